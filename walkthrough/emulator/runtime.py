@@ -1,0 +1,410 @@
+"""A Lambda runtime without Docker: the deployed zip and its layers run in worker processes.
+
+Each ``Worker`` is one execution environment: the function's code and layers
+unpacked into a folder, a Python process started with the Lambda environment
+variables, kept warm between invocations of the same code and configuration
+and replaced when either changes. The parent enforces the timeout, watches the
+memory, and writes START/END/REPORT lines to CloudWatch Logs as Lambda does.
+Nothing here knows about moto: ``moto_hooks`` turns moto's functions into a
+``FunctionSpec`` and ``FunctionCode``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Protocol
+
+log = logging.getLogger("walkthrough.emulator.runtime")
+
+BOOTSTRAP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bootstrap.py")
+MARKER = "\x1e__walkthrough_end__ "
+INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit for on-demand functions
+MEMORY_POLL_S = 0.01
+LOG_TAIL_BYTES = 4096  # what Invoke's LogType=Tail returns
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """Everything that identifies one version of a function's execution environment.
+
+    Two invocations with equal specs may share a warm worker; any change (code,
+    handler, memory, environment, layers, role) needs a fresh one.
+    """
+
+    name: str
+    arn: str
+    version: str
+    handler: str
+    runtime: str
+    timeout_s: int
+    memory_mb: int
+    environment: tuple[tuple[str, str], ...]
+    role: str
+    code_sha256: str
+    layer_arns: tuple[str, ...]
+    region: str
+    account_id: str
+
+    @property
+    def log_group(self) -> str:
+        return f"/aws/lambda/{self.name}"
+
+
+@dataclass
+class FunctionCode:
+    """The bytes a worker needs: the function's zip and its layers' zips, in order."""
+
+    code_zip: bytes
+    layer_zips: list[bytes] = field(default_factory=list)
+
+
+@dataclass
+class InvocationResult:
+    """What one invocation produced, in the shapes the Invoke API and the log need."""
+
+    request_id: str
+    ok: bool
+    payload: bytes
+    log_lines: list[str]
+    duration_ms: float
+    init_ms: float | None
+    max_memory_mb: int
+    error_type: str | None = None
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        return None if self.ok else json.loads(self.payload)
+
+    @property
+    def log_tail_b64(self) -> str:
+        text = "".join(line + "\n" for line in self.log_lines).encode()
+        return base64.b64encode(text[-LOG_TAIL_BYTES:]).decode()
+
+
+class LogSink(Protocol):
+    """Where execution environments write their log streams (CloudWatch Logs)."""
+
+    def write(self, group: str, stream: str, lines: list[str]) -> None: ...
+
+
+def _unzip(data: bytes, target: str) -> None:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        archive.extractall(target)
+
+
+def _timestamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def trace_id(depth: int) -> str:
+    """An X-Ray trace header whose ``Lineage`` carries the recursion depth.
+
+    botocore copies ``_X_AMZN_TRACE_ID`` into every request a function makes,
+    which is how the emulator (like Lambda) sees that an upload came from a
+    function invoked ``depth`` times in a chain.
+    """
+    now = int(time.time())
+    return f"Root=1-{now:08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0;Lineage=1a2b3c4d:{depth}"
+
+
+class Worker:
+    """One execution environment: a warm Python process running one function version."""
+
+    def __init__(self, spec: FunctionSpec, code: FunctionCode, endpoint: str, credentials: dict[str, str]) -> None:
+        self.spec = spec
+        self.folder = tempfile.mkdtemp(prefix=f"lambda-{spec.name}-")
+        task_root, opt_root = os.path.join(self.folder, "task"), os.path.join(self.folder, "opt")
+        _unzip(code.code_zip, task_root)
+        os.makedirs(opt_root, exist_ok=True)
+        for layer in code.layer_zips:  # later layers override earlier ones, as on Lambda
+            _unzip(layer, opt_root)
+        now = datetime.now(timezone.utc)
+        self.log_stream = f"{now:%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
+        control_read, control_write = os.pipe()
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            **dict(spec.environment),
+            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(spec.timeout_s),
+            "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
+            "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
+            "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+            "AWS_REGION": spec.region,
+            "AWS_DEFAULT_REGION": spec.region,
+            "_HANDLER": spec.handler,
+            "LAMBDA_TASK_ROOT": task_root,
+            "LAMBDA_RUNTIME_DIR": os.path.dirname(BOOTSTRAP),
+            "AWS_ENDPOINT_URL": endpoint,
+            **credentials,
+            "_WALKTHROUGH_OPT_ROOT": opt_root,
+            "_WALKTHROUGH_CONTROL_FD": str(control_write),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-u", BOOTSTRAP],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=task_root,
+            pass_fds=(control_write,),
+        )
+        os.close(control_write)
+        self._control: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read_control, args=(control_read,), daemon=True).start()
+        threading.Thread(target=self._read_log, daemon=True).start()
+        self.started = time.perf_counter()
+        self.init_ms: float | None = None
+        self.init_error: dict[str, Any] | None = None
+        self.cold = True
+        self.invocations = 0
+        self._await_init()
+
+    # -- pipes -------------------------------------------------------------
+    def _read_control(self, fd: int) -> None:
+        with os.fdopen(fd) as control:
+            for line in control:
+                self._control.put(json.loads(line))
+        self._control.put(None)
+
+    def _read_log(self) -> None:
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            self._lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
+        self._lines.put(None)
+
+    def _drain_log(self, until_marker: str | None, wait_s: float) -> list[str]:
+        """Collect log lines; with a marker, until it arrives (or ``wait_s`` passes)."""
+        lines: list[str] = []
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()) if until_marker else 0.05)
+            except queue.Empty:
+                return lines
+            if line is None:
+                self._lines.put(None)
+                return lines
+            if line.startswith(MARKER):
+                if until_marker and line[len(MARKER):] == until_marker:
+                    return lines
+                continue
+            lines.append(line)
+
+    def _await_init(self) -> None:
+        try:
+            message = self._control.get(timeout=INIT_TIMEOUT_S)
+        except queue.Empty:
+            message = None
+            self.kill()
+        if message and message["type"] == "ready":
+            # Lambda's Init Duration covers starting the runtime, not just the import.
+            self.init_ms = (time.perf_counter() - self.started) * 1000
+            return
+        self.init_error = (message or {}).get("error") or {
+            "errorMessage": f"Runtime failed to start within {INIT_TIMEOUT_S:.0f} s (exit {self.process.poll()})",
+            "errorType": "Runtime.ExitError",
+        }
+        self.init_ms = (time.perf_counter() - self.started) * 1000
+
+    # -- lifecycle -----------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None and self.init_error is None
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def close(self) -> None:
+        self.kill()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    # -- one invocation --------------------------------------------------------
+    def invoke(self, event: Any, request_id: str, trace: str, invoked_arn: str) -> InvocationResult:
+        """Run the handler once, enforcing the timeout and the memory size."""
+        spec = self.spec
+        init_ms = self.init_ms if self.cold else None
+        self.cold = False
+        self.invocations += 1
+        header = [f"START RequestId: {request_id} Version: {spec.version}"]
+        init_lines = self._drain_log(None, 0)  # lines printed while importing belong before START
+        if self.init_error is not None:
+            return self._finish(request_id, init_lines + header, False, json.dumps(self.init_error).encode(), 0.0, init_ms, self.init_error["errorType"])
+
+        started = time.perf_counter()
+        deadline_ms = time.time() * 1000 + spec.timeout_s * 1000
+        request = {"request_id": request_id, "event": event, "deadline_ms": deadline_ms, "trace_id": trace, "invoked_arn": invoked_arn}
+        over_memory = threading.Event()
+        done = threading.Event()
+        peak = [0.0]
+        threading.Thread(target=self._watch_memory, args=(done, over_memory, peak), daemon=True).start()
+        try:
+            assert self.process.stdin is not None
+            self.process.stdin.write((json.dumps(request) + "\n").encode())
+            self.process.stdin.flush()
+            message = self._control.get(timeout=spec.timeout_s)
+        except queue.Empty:
+            message = "timeout"
+        except (BrokenPipeError, OSError):
+            message = None
+        finally:
+            done.set()
+        duration = (time.perf_counter() - started) * 1000
+
+        if message == "timeout":
+            self.kill()
+            lines = self._drain_log(None, 0.2)
+            text = f"{_timestamp()} {request_id} Task timed out after {duration / 1000:.2f} seconds"
+            payload = {"errorMessage": text, "errorType": "Sandbox.Timedout"}
+            return self._finish(request_id, init_lines + header + lines + [text], False, json.dumps(payload).encode(), duration, init_ms, "Sandbox.Timedout", int(peak[0]))
+        if not isinstance(message, dict):  # the process died: out of memory, os._exit, a crash
+            self.kill()
+            code = self.process.returncode
+            lines = self._drain_log(None, 0.2)
+            reason = "signal: killed" if code in (-signal.SIGKILL, 137) else f"exit status {code}"
+            error_type = "Runtime.OutOfMemory" if over_memory.is_set() else "Runtime.ExitError"
+            text = f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
+            payload = {"errorMessage": text, "errorType": error_type}
+            return self._finish(request_id, init_lines + header + lines + [text, error_type], False, json.dumps(payload).encode(), duration, init_ms, error_type, max(int(peak[0]), spec.memory_mb if over_memory.is_set() else 0))
+        lines = self._drain_log(request_id, 2.0)
+        error_type = None if message["ok"] else json.loads(message["payload"]).get("errorType")
+        return self._finish(
+            request_id,
+            init_lines + header + lines,
+            bool(message["ok"]),
+            message["payload"].encode(),
+            message["duration_ms"],
+            init_ms,
+            error_type,
+            max(int(message["max_memory_mb"]), int(peak[0])),
+        )
+
+    def _watch_memory(self, done: threading.Event, over: threading.Event, peak: list[float]) -> None:
+        """Kill the worker when its resident memory passes the function's memory size."""
+        limit = self.spec.memory_mb
+        while not done.wait(MEMORY_POLL_S):
+            rss = _rss_mb(self.process.pid)
+            peak[0] = max(peak[0], rss)
+            if rss > limit:
+                over.set()
+                self.kill()
+                return
+
+    def _finish(
+        self,
+        request_id: str,
+        lines: list[str],
+        ok: bool,
+        payload: bytes,
+        duration_ms: float,
+        init_ms: float | None,
+        error_type: str | None,
+        max_memory_mb: int = 0,
+    ) -> InvocationResult:
+        report = (
+            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tBilled Duration: {max(1, int(duration_ms + 0.999))} ms\t"
+            f"Memory Size: {self.spec.memory_mb} MB\tMax Memory Used: {max_memory_mb} MB"
+        )
+        if init_ms is not None:
+            report += f"\tInit Duration: {init_ms:.2f} ms"
+        if error_type in ("Sandbox.Timedout", "Runtime.OutOfMemory", "Runtime.ExitError"):
+            report += "\tStatus: error\tError Type: " + error_type
+        all_lines = [*lines, f"END RequestId: {request_id}", report]
+        return InvocationResult(request_id, ok, payload, all_lines, duration_ms, init_ms, max_memory_mb, error_type)
+
+
+class WorkerPool:
+    """Warm workers per function version, created on demand, replaced when the function changes."""
+
+    def __init__(self, endpoint: str, credentials: dict[str, str], sink: LogSink | None = None) -> None:
+        self.endpoint = endpoint
+        self.credentials = credentials
+        self.sink = sink
+        self._idle: dict[FunctionSpec, list[Worker]] = {}
+        self._lock = threading.Lock()
+
+    def _acquire(self, spec: FunctionSpec, load_code: Callable[[], FunctionCode]) -> Worker:
+        with self._lock:
+            stale = [s for s in self._idle if s.arn == spec.arn and s != spec]
+            retired = [w for s in stale for w in self._idle.pop(s)]
+            warm = self._idle.get(spec)
+            worker = warm.pop() if warm else None
+        for old in retired:  # the code or configuration changed: those environments are gone
+            old.close()
+        return worker or Worker(spec, load_code(), self.endpoint, self.credentials)
+
+    def _release(self, worker: Worker) -> None:
+        if not worker.alive:
+            worker.close()
+            return
+        with self._lock:
+            self._idle.setdefault(worker.spec, []).append(worker)
+
+    def invoke(
+        self,
+        spec: FunctionSpec,
+        load_code: Callable[[], FunctionCode],
+        event: Any,
+        depth: int = 0,
+        request_id: str | None = None,
+    ) -> InvocationResult:
+        """Invoke ``spec`` once on a warm or new worker, and log it to CloudWatch Logs."""
+        request_id = request_id or str(uuid.uuid4())
+        worker = self._acquire(spec, load_code)
+        try:
+            result = worker.invoke(event, request_id, trace_id(depth), spec.arn)
+        finally:
+            self._release(worker)
+        if self.sink is not None:
+            try:
+                self.sink.write(spec.log_group, worker.log_stream, result.log_lines)
+            except Exception:  # the log is a courtesy; never fail the invocation for it
+                log.exception("could not write the log of %s", spec.name)
+        return result
+
+    def workers(self) -> int:
+        with self._lock:
+            return sum(len(v) for v in self._idle.values())
+
+    def close(self) -> None:
+        with self._lock:
+            everything = [w for ws in self._idle.values() for w in ws]
+            self._idle.clear()
+        for worker in everything:
+            worker.close()
