@@ -15,6 +15,7 @@ import re
 import threading
 import time
 import uuid
+from urllib.parse import quote_plus, unquote_plus
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -50,12 +51,14 @@ class Sequencer:
 
 
 def complete_s3_event(event: dict[str, Any], sequencer: Sequencer) -> dict[str, Any]:
-    """Add what AWS's S3 event records carry and moto's lack (sequencer, identity, request ids)."""
+    """Add what AWS's S3 event records carry and moto's lack (sequencer, identity, request ids, key encoding)."""
     for record in event.get("Records", []):
         record.setdefault("userIdentity", {"principalId": "AWS:AIDAWALKTHROUGHLOCAL"})
         record.setdefault("requestParameters", {"sourceIPAddress": "127.0.0.1"})
         record.setdefault("responseElements", {"x-amz-request-id": uuid.uuid4().hex[:16].upper(), "x-amz-id-2": uuid.uuid4().hex})
         obj = record.get("s3", {}).get("object", {})
+        if "key" in obj:  # moto encodes "/" too; AWS keeps folder separators as they are
+            obj["key"] = quote_plus(unquote_plus(obj["key"]), safe="/")
         obj.setdefault("sequencer", sequencer.next())
     return event
 

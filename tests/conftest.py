@@ -1,0 +1,63 @@
+"""Test configuration: no test can reach real AWS.
+
+Fake credentials and a dead loopback endpoint are forced before anything
+imports boto3, the user's profiles and config files are hidden, and the
+emulator's state files go to a temporary folder. Tests that need AWS use
+either the session's own emulator (on a free port, beside any emulator the
+user runs) or moto's in-process ``mock_aws`` via the ``mocked_aws`` fixture.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+
+_FORCED = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # discard port: a stray client fails fast, on loopback
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "WALKTHROUGH_TARGET": "local",
+    "WALKTHROUGH_STATE_DIR": tempfile.mkdtemp(prefix="walkthrough-test-state-"),
+}
+os.environ.update(_FORCED)
+for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "WALKTHROUGH_ENDPOINT_URL", "WALKTHROUGH_REGION", "WALKTHROUGH_EMULATOR_PORT"):
+    os.environ.pop(_name, None)
+
+import pytest  # noqa: E402
+
+from tests.emulator_helpers import EmulatorHandle  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def emulator() -> EmulatorHandle:
+    """One emulator for the session, started in the background like a user's, stopped at the end."""
+    from walkthrough.emulator import lifecycle
+
+    port = free_port()
+    info = lifecycle.start(port)
+    handle = EmulatorHandle(info.endpoint, port)
+    yield handle
+    lifecycle.stop(port)
+
+
+@pytest.fixture
+def mocked_aws(monkeypatch: pytest.MonkeyPatch):
+    """moto's in-process mock; the loopback endpoint is lifted only inside it (nothing leaves the process)."""
+    from moto import mock_aws
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield

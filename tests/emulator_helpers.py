@@ -1,0 +1,82 @@
+"""Small helpers for tests that talk to the emulator: clients, zips, waiting."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import urllib.request
+import uuid
+import zipfile
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import boto3
+
+TRUST = json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+})
+
+
+def zip_files(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+@dataclass
+class EmulatorHandle:
+    endpoint: str
+    port: int
+
+    def client(self, service: str, region: str = "us-east-1") -> Any:
+        return boto3.client(
+            service, endpoint_url=self.endpoint, region_name=region,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )
+
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Until every queued asynchronous invocation has finished."""
+        with urllib.request.urlopen(f"{self.endpoint}/_walkthrough/idle?timeout={timeout}", timeout=timeout + 5) as r:
+            assert json.loads(r.read())["idle"], "asynchronous invocations still pending"
+
+    def unique(self, prefix: str) -> str:
+        return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+    def role(self) -> str:
+        iam = self.client("iam")
+        name = self.unique("role")
+        return iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+
+    def deploy(self, source: str, region: str = "us-east-1", name: str | None = None, **config: Any) -> str:
+        """Create a function from one source file; returns its name."""
+        lam = self.client("lambda", region)
+        name = name or self.unique("fn")
+        lam.create_function(
+            FunctionName=name, Runtime="python3.12", Role=self.role(), Handler="lambda_function.lambda_handler",
+            Code={"ZipFile": zip_files({"lambda_function.py": source})}, **{"Timeout": 10, **config},
+        )
+        return name
+
+    def invoke(self, name: str, event: Any = None, region: str = "us-east-1") -> tuple[Any, str | None]:
+        response = self.client("lambda", region).invoke(FunctionName=name, Payload=json.dumps(event or {}).encode())
+        return json.loads(response["Payload"].read() or b"null"), response.get("FunctionError")
+
+    def log_messages(self, name: str, region: str = "us-east-1") -> list[str]:
+        logs = self.client("logs", region)
+        return [e["message"] for e in logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]]
+
+
+def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.1) -> Any:
+    """Poll ``check`` until it returns something truthy; fail with its last value."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s (last value: {value!r})")
