@@ -46,7 +46,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="deploy a tiny function on the emulator and show it running on an upload")
     _add_port(demo)
+
+    run = commands.add_parser("run", help="run the numbered notebooks in order with papermill (all but 99_cleanup)")
+    _add_target(run)
+    run.add_argument("--from", dest="start", metavar="NN", help="first notebook number, e.g. 03")
+    run.add_argument("--to", dest="end", metavar="NN", help="last notebook number, e.g. 07")
+    run.add_argument("--output", default="build/notebooks", help="folder for the executed copies (default build/notebooks)")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                     help="a notebook parameter, as papermill spells it (repeatable)")
+
+    down = commands.add_parser("down", help="tear the pipeline down (runs 99_cleanup)")
+    _add_target(down)
+    down.add_argument("--output", default="build/notebooks", help="folder for the executed copy")
     return parser
+
+
+def _add_target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", choices=("local", "aws"), default=None, help="local (the emulator, default) or aws")
+    parser.add_argument("--region", default=None, help="AWS region (default us-east-1)")
+    _add_port(parser)
 
 
 def _port(args: argparse.Namespace) -> int:
@@ -100,9 +118,66 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _notebook_parameters(args: argparse.Namespace) -> tuple[Settings, dict[str, object]]:
+    settings = Settings.from_env(target=args.target, region=args.region, emulator_port=args.port)
+    parameters: dict[str, object] = {"target": settings.target, "region": settings.region}
+    for name, value in getattr(args, "parameter", []):
+        parameters[name] = _parameter_value(value)
+    return settings, parameters
+
+
+def _parameter_value(text: str) -> object:
+    """papermill's -p typing: numbers, booleans and None become Python values, the rest stays text."""
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return {"True": True, "False": False, "None": None}.get(text, text)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from walkthrough import runner
+
+    settings, parameters = _notebook_parameters(args)
+    if settings.is_local:
+        from walkthrough.emulator import lifecycle
+
+        info = lifecycle.ensure_running(settings.emulator_port)
+        os.environ["WALKTHROUGH_EMULATOR_PORT"] = str(info.port)  # the kernels find the same emulator
+    notebooks = runner.select(runner.numbered_notebooks(), args.start, args.end)
+    print(f"Running {len(notebooks)} notebooks on target '{settings.target}' in {settings.region} …")
+    rows = runner.run_notebooks(notebooks, parameters, Path(args.output))
+    for row in rows:
+        print(f"  {row['notebook']:<22} {row['seconds']:>6.1f} s")
+    print(f"Done. Executed copies: {args.output}/")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from walkthrough import runner
+
+    settings, parameters = _notebook_parameters(args)
+    if settings.is_local:
+        os.environ["WALKTHROUGH_EMULATOR_PORT"] = str(settings.emulator_port)
+    cleanup = [n for n in runner.numbered_notebooks() if n.stem == runner.CLEANUP]
+    runner.run_notebooks(cleanup, parameters, Path(args.output), progress=False)
+    from walkthrough.teardown import remaining
+
+    left = remaining(settings)
+    print("Everything the walkthrough created is gone." if not left else "Still there: " + ", ".join(left))
+    return 0 if not left else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"emulator": _emulator, "demo": _demo}
+    handlers = {"emulator": _emulator, "demo": _demo, "run": _run, "down": _down}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

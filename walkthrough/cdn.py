@@ -1,0 +1,201 @@
+"""Step 6: CloudFront in front of the processed bucket, the only way to read it.
+
+The bucket stays private (step 1). The distribution reaches it through an
+origin access control (OAC, AWS's recommendation today, the default) or an
+origin access identity (OAI, the document's way, ``access="oai"``), and the
+bucket policy grants read access to that distribution or identity alone.
+Viewers are redirected from HTTP to HTTPS; ``/`` serves ``index.html``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from walkthrough import aws
+from walkthrough.config import Settings
+from walkthrough.errors import WalkthroughError
+
+ACCESS_CHOICES = ("oac", "oai")
+#: AWS's managed "CachingOptimized" cache policy.
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+INDEX_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Processed images</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem}img{max-width:100%;border-radius:6px}</style>
+</head><body>
+<h1>Processed images</h1>
+<p>Served by CloudFront from the private bucket <code>{bucket}</code>.</p>
+<p><img src="processed-photo.jpg" alt="The tutorial's photo, resized and watermarked"></p>
+</body></html>
+"""
+
+
+def _comment(settings: Settings) -> str:
+    return f"walkthrough: {settings.processed_bucket}"
+
+
+def origin_domain(settings: Settings) -> str:
+    """The bucket's regional REST endpoint, which OAC and OAI origins use."""
+    return f"{settings.processed_bucket}.s3.{settings.region}.amazonaws.com"
+
+
+def ensure_origin_access_control(settings: Settings) -> dict[str, Any]:
+    cloudfront = aws.client(settings, "cloudfront")
+    name = f"{settings.processed_bucket}-oac"
+    for item in cloudfront.list_origin_access_controls().get("OriginAccessControlList", {}).get("Items", []) or []:
+        if item["Name"] == name:
+            return {"status": "exists", "kind": "OAC", "id": item["Id"], "name": name}
+    created = cloudfront.create_origin_access_control(OriginAccessControlConfig={
+        "Name": name, "Description": "walkthrough: CloudFront signs its requests to the processed bucket",
+        "SigningProtocol": "sigv4", "SigningBehavior": "always", "OriginAccessControlOriginType": "s3",
+    })["OriginAccessControl"]
+    return {"status": "created", "kind": "OAC", "id": created["Id"], "name": name}
+
+
+def ensure_origin_access_identity(settings: Settings) -> dict[str, Any]:
+    cloudfront = aws.client(settings, "cloudfront")
+    comment = _comment(settings)
+    listing = cloudfront.list_cloud_front_origin_access_identities().get("CloudFrontOriginAccessIdentityList", {})
+    for item in listing.get("Items", []) or []:
+        if item["Comment"] == comment:
+            return {"status": "exists", "kind": "OAI", "id": item["Id"], "canonical_user": item["S3CanonicalUserId"]}
+    created = cloudfront.create_cloud_front_origin_access_identity(CloudFrontOriginAccessIdentityConfig={
+        "CallerReference": f"walkthrough-{time.time_ns()}", "Comment": comment,
+    })["CloudFrontOriginAccessIdentity"]
+    return {"status": "created", "kind": "OAI", "id": created["Id"], "canonical_user": created["S3CanonicalUserId"]}
+
+
+def find_distribution(settings: Settings) -> dict[str, Any] | None:
+    """The tutorial's distribution (recognised by its comment), if it exists."""
+    cloudfront = aws.client(settings, "cloudfront")
+    for page in cloudfront.get_paginator("list_distributions").paginate():
+        for item in page.get("DistributionList", {}).get("Items", []) or []:
+            if item.get("Comment") == _comment(settings):
+                return item
+    return None
+
+
+def _distribution_config(settings: Settings, access: dict[str, Any]) -> dict[str, Any]:
+    origin_id = f"{settings.processed_bucket}-origin"
+    origin: dict[str, Any] = {
+        "Id": origin_id,
+        "DomainName": origin_domain(settings),
+        "OriginPath": "",
+        "S3OriginConfig": {"OriginAccessIdentity": ""},
+    }
+    if access["kind"] == "OAC":
+        origin["OriginAccessControlId"] = access["id"]
+    else:
+        origin["S3OriginConfig"]["OriginAccessIdentity"] = f"origin-access-identity/cloudfront/{access['id']}"
+    return {
+        "CallerReference": f"walkthrough-{time.time_ns()}",
+        "Comment": _comment(settings),
+        "Enabled": True,
+        "DefaultRootObject": "index.html",
+        "Origins": {"Quantity": 1, "Items": [origin]},
+        "DefaultCacheBehavior": {
+            "TargetOriginId": origin_id,
+            "ViewerProtocolPolicy": "redirect-to-https",
+            "CachePolicyId": CACHING_OPTIMIZED,
+            "Compress": True,
+            "AllowedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"], "CachedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"]}},
+        },
+        "PriceClass": "PriceClass_100",
+        "HttpVersion": "http2and3",
+    }
+
+
+def ensure_distribution(settings: Settings, access: dict[str, Any]) -> dict[str, Any]:
+    """Create the distribution unless one of ours exists; with an existing one, switch its origin access if asked."""
+    cloudfront = aws.client(settings, "cloudfront")
+    existing = find_distribution(settings)
+    if existing is None:
+        created = cloudfront.create_distribution(DistributionConfig=_distribution_config(settings, access))["Distribution"]
+        return {"status": "created", **_summary(created["Id"], created["DomainName"], created["ARN"], created["Status"])}
+    response = cloudfront.get_distribution_config(Id=existing["Id"])
+    config, etag = response["DistributionConfig"], response["ETag"]
+    wanted = _distribution_config(settings, access)["Origins"]["Items"][0]
+    current = config["Origins"]["Items"][0]
+    known = "OriginAccessControlId" in current or "S3OriginConfig" in current  # moto 5.2 returns neither
+    have = (current.get("OriginAccessControlId") or "", current.get("S3OriginConfig", {}).get("OriginAccessIdentity", ""))
+    want = (wanted.get("OriginAccessControlId") or "", wanted["S3OriginConfig"]["OriginAccessIdentity"])
+    if known and have != want:
+        current["OriginAccessControlId"] = wanted.get("OriginAccessControlId", "")
+        current["S3OriginConfig"] = wanted["S3OriginConfig"]
+        cloudfront.update_distribution(Id=existing["Id"], IfMatch=etag, DistributionConfig=config)
+        status = "updated"
+    else:
+        status = "exists"
+    return {"status": status, **_summary(existing["Id"], existing["DomainName"], existing["ARN"], existing["Status"])}
+
+
+def _summary(distribution_id: str, domain: str, arn: str, state: str) -> dict[str, Any]:
+    return {"id": distribution_id, "domain": domain, "arn": arn, "deployment": state}
+
+
+def bucket_policy(settings: Settings, distribution_arn: str, access: dict[str, Any]) -> dict[str, Any]:
+    """Read access for this distribution (OAC) or this identity (OAI), nobody else."""
+    if access["kind"] == "OAC":
+        statement = {
+            "Sid": "AllowCloudFrontServicePrincipalReadOnly",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudfront.amazonaws.com"},
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{settings.processed_bucket}/*",
+            "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}},
+        }
+    else:
+        statement = {
+            "Sid": "AllowCloudFrontOriginAccessIdentityReadOnly",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::cloudfront:user/CloudFront Origin Access Identity {access['id']}"},
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{settings.processed_bucket}/*",
+        }
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
+def apply_bucket_policy(settings: Settings, policy: dict[str, Any]) -> dict[str, Any]:
+    s3 = aws.client(settings, "s3")
+    s3.put_bucket_policy(Bucket=settings.processed_bucket, Policy=json.dumps(policy))
+    return json.loads(s3.get_bucket_policy(Bucket=settings.processed_bucket)["Policy"])
+
+
+def upload_index(settings: Settings) -> dict[str, Any]:
+    """The page ``/`` serves: a heading and the processed photo."""
+    body = INDEX_HTML.replace("{bucket}", settings.processed_bucket).encode()
+    aws.client(settings, "s3").put_object(
+        Bucket=settings.processed_bucket, Key="index.html", Body=body, ContentType="text/html; charset=utf-8",
+        CacheControl="public, max-age=300",
+    )
+    return {"key": "index.html", "bytes": len(body)}
+
+
+def setup_cdn(settings: Settings, access: str = "oac") -> dict[str, Any]:
+    """Step 6 in one call: access control, distribution, bucket policy, index page."""
+    if access not in ACCESS_CHOICES:
+        raise WalkthroughError(f"Unknown access {access!r}: use 'oac' (origin access control, the default) or 'oai' (the document's).")
+    control = ensure_origin_access_control(settings) if access == "oac" else ensure_origin_access_identity(settings)
+    distribution = ensure_distribution(settings, control)
+    policy = apply_bucket_policy(settings, bucket_policy(settings, distribution["arn"], control))
+    index = upload_index(settings)
+    return {"access": control, "distribution": distribution, "bucket_policy": policy, "index": index,
+            "url": url_for(settings, distribution, "")}
+
+
+def url_for(settings: Settings, distribution: dict[str, Any], key: str) -> str:
+    """Where a viewer opens ``key``: the distribution's HTTPS domain, or its loopback address locally."""
+    if settings.is_local:
+        from walkthrough.emulator.urls import cloudfront_url
+
+        return cloudfront_url(aws.endpoint_for(settings) or "", distribution["id"], key)
+    return f"https://{distribution['domain']}/{key}"
+
+
+def wait_deployed(settings: Settings, distribution_id: str) -> str:
+    """Wait until CloudFront has deployed the distribution (minutes on AWS, instant locally)."""
+    cloudfront = aws.client(settings, "cloudfront")
+    if not settings.is_local:
+        cloudfront.get_waiter("distribution_deployed").wait(Id=distribution_id, WaiterConfig={"Delay": 30, "MaxAttempts": 60})
+    return cloudfront.get_distribution(Id=distribution_id)["Distribution"]["Status"]

@@ -1,0 +1,66 @@
+"""Run the numbered notebooks in order with papermill, as a batch or as a test.
+
+A failure stops the run and names the notebook, the cell and the reason in one
+line; the executed copies (with outputs, and the error marked) are in the
+output folder for a closer look.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from walkthrough.errors import WalkthroughError
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+CLEANUP = "99_cleanup"
+_NUMBERED = re.compile(r"^(\d\d)_.+\.ipynb$")
+
+
+def numbered_notebooks(folder: Path = NOTEBOOKS) -> list[Path]:
+    """The tutorial's notebooks in tutorial order (zero-padded names sort correctly)."""
+    return sorted(p for p in folder.glob("*.ipynb") if _NUMBERED.match(p.name))
+
+
+def select(notebooks: list[Path], start: str | None = None, end: str | None = None, cleanup: bool = False) -> list[Path]:
+    """The notebooks from ``start`` to ``end`` (two-digit numbers, inclusive); cleanup only when asked."""
+    chosen = []
+    for notebook in notebooks:
+        number = notebook.name[:2]
+        if notebook.stem == CLEANUP and not cleanup:
+            continue
+        if (start and number < start.zfill(2)) or (end and number > end.zfill(2)):
+            continue
+        chosen.append(notebook)
+    if not chosen:
+        raise WalkthroughError(f"No notebook matches --from {start} --to {end}; they are: {', '.join(n.stem for n in notebooks)}.")
+    return chosen
+
+
+def run_notebooks(
+    notebooks: list[Path], parameters: dict[str, Any], output_dir: Path, progress: bool = True, kernel: str = "python3"
+) -> list[dict[str, Any]]:
+    """Execute each notebook with papermill; stop at the first failure with a one-line error."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+    from tqdm.auto import tqdm
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    bar = tqdm(notebooks, desc="notebooks", unit="nb", disable=not progress)
+    for notebook in bar:
+        bar.set_postfix_str(notebook.stem)
+        output = output_dir / notebook.name
+        started = time.perf_counter()
+        try:
+            papermill.execute_notebook(
+                str(notebook), str(output), parameters=parameters, cwd=str(notebook.parent),
+                kernel_name=kernel, progress_bar=False, log_output=False,
+            )
+        except PapermillExecutionError as exc:
+            reason = f"{exc.ename}: {exc.evalue}".strip().splitlines()[0]
+            raise WalkthroughError(f"{notebook.stem}, cell {exc.exec_count}: {reason} (executed copy: {output})") from None
+        rows.append({"notebook": notebook.stem, "seconds": round(time.perf_counter() - started, 1), "output": str(output)})
+    return rows
