@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lab demo down stop clean
+.PHONY: run test lab notebooks down stop clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (python3.12 or python3)."; exit 1; }
@@ -18,7 +18,13 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/python -m walkthrough emulator start
-	$(BIN)/python -m walkthrough demo
+	$(BIN)/python -m walkthrough run
+	@echo
+	@echo "The pipeline is up on the local emulator. Next:"
+	@echo "  make lab                                   open the notebooks in JupyterLab"
+	@echo "  build/notebooks/07_testing_pipeline.ipynb  the executed run, with the processed photo"
+	@echo '  eval "$$($(BIN)/python -m walkthrough emulator env)" && aws s3 ls s3://processed-image-bucket'
+	@echo "  make down                                  delete everything and stop the emulator"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -27,10 +33,15 @@ lab: $(STAMP)
 	$(BIN)/python -m walkthrough emulator start
 	$(BIN)/jupyter lab notebooks
 
+notebooks: $(STAMP)
+	$(BIN)/python -m walkthrough.runner
+
+down: $(STAMP)
+	$(BIN)/python -m walkthrough down
+	$(BIN)/python -m walkthrough emulator stop
+
 stop: $(STAMP)
 	-$(BIN)/python -m walkthrough emulator stop
-
-down: stop
 
 clean:
 	-test -x $(BIN)/python && $(BIN)/python -m walkthrough emulator stop 2>/dev/null

@@ -66,6 +66,21 @@ def ensure_origin_access_identity(settings: Settings) -> dict[str, Any]:
     return {"status": "created", "kind": "OAI", "id": created["Id"], "canonical_user": created["S3CanonicalUserId"]}
 
 
+def ensure_access(settings: Settings, access: str) -> dict[str, Any]:
+    """The origin access control (``"oac"``) or identity (``"oai"``) CloudFront presents to S3."""
+    if access not in ACCESS_CHOICES:
+        raise WalkthroughError(f"Unknown access {access!r}: use 'oac' (origin access control, the default) or 'oai' (the document's).")
+    return ensure_origin_access_control(settings) if access == "oac" else ensure_origin_access_identity(settings)
+
+
+def find_distribution_summary(settings: Settings) -> dict[str, Any]:
+    """Id, domain, ARN and state of the tutorial's distribution; a clear error when step 6 has not run."""
+    found = find_distribution(settings)
+    if found is None:
+        raise WalkthroughError("There is no CloudFront distribution yet: run notebook 06_cloudfront first.")
+    return _summary(found["Id"], found["DomainName"], found["ARN"], found["Status"])
+
+
 def find_distribution(settings: Settings) -> dict[str, Any] | None:
     """The tutorial's distribution (recognised by its comment), if it exists."""
     cloudfront = aws.client(settings, "cloudfront")
@@ -174,9 +189,7 @@ def upload_index(settings: Settings) -> dict[str, Any]:
 
 def setup_cdn(settings: Settings, access: str = "oac") -> dict[str, Any]:
     """Step 6 in one call: access control, distribution, bucket policy, index page."""
-    if access not in ACCESS_CHOICES:
-        raise WalkthroughError(f"Unknown access {access!r}: use 'oac' (origin access control, the default) or 'oai' (the document's).")
-    control = ensure_origin_access_control(settings) if access == "oac" else ensure_origin_access_identity(settings)
+    control = ensure_access(settings, access)
     distribution = ensure_distribution(settings, control)
     policy = apply_bucket_policy(settings, bucket_policy(settings, distribution["arn"], control))
     index = upload_index(settings)

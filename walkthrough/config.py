@@ -95,6 +95,18 @@ class Settings:
             **known,
         )
 
+    def summary(self) -> dict[str, str]:
+        """What a notebook shows about its settings: target, region and the resource names."""
+        return {
+            "target": self.target,
+            "region": self.region,
+            "raw bucket": self.raw_bucket,
+            "processed bucket": self.processed_bucket,
+            "table": self.table_name,
+            "role": self.role_name,
+            "function": self.function_name,
+        }
+
     def with_(self, **changes: Any) -> "Settings":
         """A copy with some fields changed (settings are immutable)."""
         return replace(self, **changes)

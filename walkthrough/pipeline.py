@@ -31,6 +31,7 @@ class Upload:
     bytes: int
     etag: str
     started: float  # time.monotonic() just before the upload
+    previous: str | None = None  # the item's timestamp before this upload, if it had one
 
 
 def upload(settings: Settings, path: str | Path, key: str | None = None) -> Upload:
@@ -39,9 +40,10 @@ def upload(settings: Settings, path: str | Path, key: str | None = None) -> Uplo
     key = key or path.name
     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     body = path.read_bytes()
+    before = metadata_item(settings, key)  # so a re-upload of the same bytes is told apart from the last result
     started = time.monotonic()
     response = aws.client(settings, "s3").put_object(Bucket=settings.raw_bucket, Key=key, Body=body, ContentType=content_type)
-    return Upload(key, len(body), response["ETag"].strip('"'), started)
+    return Upload(key, len(body), response["ETag"].strip('"'), started, before.get("timestamp") if before else None)
 
 
 def metadata_item(settings: Settings, key: str) -> dict[str, Any] | None:
@@ -66,7 +68,12 @@ def _plain(value: Any) -> Any:
 
 def _recorded(settings: Settings, item_upload: Upload) -> dict[str, Any] | None:
     item = metadata_item(settings, item_upload.key)
-    if item and item.get("status") in ("processed", "failed") and item.get("etag", item_upload.etag) == item_upload.etag:
+    if (
+        item
+        and item.get("status") in ("processed", "failed")
+        and item.get("etag", item_upload.etag) == item_upload.etag
+        and item.get("timestamp") != item_upload.previous
+    ):
         return item
     return None
 

@@ -64,3 +64,39 @@ def run_notebooks(
             raise WalkthroughError(f"{notebook.stem}, cell {exc.exec_count}: {reason} (executed copy: {output})") from None
         rows.append({"notebook": notebook.stem, "seconds": round(time.perf_counter() - started, 1), "output": str(output)})
     return rows
+
+
+def refresh_committed(folder: Path = NOTEBOOKS) -> list[dict[str, Any]]:
+    """Re-execute the committed notebooks in place on a fresh, private emulator (``make notebooks``).
+
+    A fresh emulator makes the outputs the ones a new reader gets, and the ones
+    nbval (which also starts from an empty emulator) compares against.
+    """
+    import os
+    import socket
+
+    from walkthrough.emulator import lifecycle
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    lifecycle.start(port)
+    previous = os.environ.get("WALKTHROUGH_EMULATOR_PORT")
+    os.environ["WALKTHROUGH_EMULATOR_PORT"] = str(port)
+    try:
+        notebooks = numbered_notebooks(folder)
+        rows = []
+        for notebook in notebooks:  # in place: output path = input path
+            rows += run_notebooks([notebook], {}, notebook.parent, progress=False)
+            print(f"  {notebook.stem:<22} {rows[-1]['seconds']:>6.1f} s", flush=True)
+        return rows
+    finally:
+        lifecycle.stop(port)
+        if previous is None:
+            os.environ.pop("WALKTHROUGH_EMULATOR_PORT", None)
+        else:
+            os.environ["WALKTHROUGH_EMULATOR_PORT"] = previous
+
+
+if __name__ == "__main__":
+    refresh_committed()

@@ -36,7 +36,7 @@ def _delete_api(settings: Settings) -> str | None:
     apis = [a for a in apigateway.get_rest_apis().get("items", []) if a["name"] == API_NAME]
     for api in apis:
         apigateway.delete_rest_api(restApiId=api["id"])
-    return None if apis else "already gone"
+    return None if apis else "nothing to delete"
 
 
 def _clear_notification(settings: Settings) -> str | None:
@@ -49,7 +49,7 @@ def _delete_layer_versions(settings: Settings) -> str | None:
     versions = lam.list_layer_versions(LayerName=layer.LAYER_NAME).get("LayerVersions", [])
     for version in versions:
         lam.delete_layer_version(LayerName=layer.LAYER_NAME, VersionNumber=version["Version"])
-    return f"deleted {len(versions)} version(s)" if versions else "already gone"
+    return f"deleted {len(versions)} version(s)" if versions else "nothing to delete"
 
 
 def _delete_distribution(settings: Settings) -> str | None:
@@ -86,7 +86,7 @@ def _delete_access(settings: Settings) -> str | None:
             etag = cloudfront.get_cloud_front_origin_access_identity(Id=item["Id"])["ETag"]
             cloudfront.delete_cloud_front_origin_access_identity(Id=item["Id"], IfMatch=etag)
             deleted += 1
-    return f"deleted {deleted}" if deleted else "already gone"
+    return f"deleted {deleted}" if deleted else "nothing to delete"
 
 
 def _delete_bucket(settings: Settings, name: str) -> str | None:

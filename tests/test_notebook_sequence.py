@@ -1,0 +1,73 @@
+"""The whole walkthrough, run by papermill as a batch user runs it, then checked through boto3.
+
+A fresh emulator, in a region other than us-east-1 (bucket creation needs a
+LocationConstraint there), the notebooks 00–07, then the cleanup.
+"""
+
+from __future__ import annotations
+
+import io
+import urllib.request
+
+import pytest
+from PIL import Image
+
+from tests.conftest import free_port
+from walkthrough import Settings, aws, cdn, runner, teardown
+from walkthrough.emulator import lifecycle
+from walkthrough.errors import WalkthroughError
+
+pytestmark = [pytest.mark.emulator, pytest.mark.slow]
+REGION = "eu-west-1"
+
+
+@pytest.fixture(scope="module")
+def fresh_emulator():
+    port = free_port()
+    info = lifecycle.start(port)
+    yield info
+    lifecycle.stop(port)
+
+
+@pytest.fixture
+def kernels_use(fresh_emulator, monkeypatch):
+    monkeypatch.setenv("WALKTHROUGH_EMULATOR_PORT", str(fresh_emulator.port))
+    return Settings.from_env(region=REGION, emulator_port=fresh_emulator.port)
+
+
+def test_sequence_builds_the_pipeline_then_cleanup_removes_it(kernels_use, tmp_path):
+    settings = kernels_use
+    notebooks = runner.select(runner.numbered_notebooks(), "00", "07")
+    rows = runner.run_notebooks(notebooks, {"target": "local", "region": REGION}, tmp_path, progress=False)
+    assert [r["notebook"] for r in rows] == [n.stem for n in notebooks]
+
+    s3, dynamodb = aws.client(settings, "s3"), aws.client(settings, "dynamodb")
+    assert s3.get_bucket_location(Bucket=settings.raw_bucket)["LocationConstraint"] == REGION
+    processed = s3.get_object(Bucket=settings.processed_bucket, Key="processed-photo.jpg")
+    image = Image.open(io.BytesIO(processed["Body"].read()))
+    assert image.format == "JPEG" and max(image.size) == 400
+    item = dynamodb.get_item(TableName=settings.table_name, Key={"filename": {"S": "photo.jpg"}})["Item"]
+    assert item["status"]["S"] == "processed" and item["processed_key"]["S"] == "processed-photo.jpg"
+    assert int(item["size"]["N"]) == (runner.NOTEBOOKS / "data" / "photo.jpg").stat().st_size
+    failed = dynamodb.get_item(TableName=settings.table_name, Key={"filename": {"S": "not-really-an-image.jpg"}})["Item"]
+    assert failed["status"]["S"] == "failed" and failed["error"]["S"]
+
+    distribution = cdn.find_distribution_summary(settings)
+    config = aws.client(settings, "cloudfront").get_distribution_config(Id=distribution["id"])["DistributionConfig"]
+    assert config["Enabled"] and config["DefaultRootObject"] == "index.html"
+    assert config["Origins"]["Items"][0]["DomainName"].startswith(settings.processed_bucket + ".s3.")
+    assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
+    served = urllib.request.urlopen(cdn.url_for(settings, distribution, "processed-photo.jpg"), timeout=10)
+    assert served.status == 200 and served.headers["Content-Type"] == "image/jpeg"
+
+    runner.run_notebooks(runner.select(runner.numbered_notebooks(), "99", "99", cleanup=True), {"region": REGION}, tmp_path, progress=False)
+    assert teardown.remaining(settings) == []
+
+
+def test_a_failing_step_names_the_notebook_the_cell_and_the_reason(kernels_use, tmp_path):
+    notebooks = runner.select(runner.numbered_notebooks(), "01", "01")
+    with pytest.raises(WalkthroughError) as failure:
+        runner.run_notebooks(notebooks, {"target": "gcp"}, tmp_path, progress=False)
+    message = str(failure.value)
+    assert "\n" not in message
+    assert message.startswith("01_s3_buckets, cell ") and "Unknown target 'gcp'" in message
