@@ -36,7 +36,7 @@ def account_id(settings: Settings) -> str:
 
 
 def least_privilege_policy(settings: Settings, account: str) -> dict[str, Any]:
-    """Exactly what ``lambda_function.py`` calls, scoped to this tutorial's resources."""
+    """Exactly what ``lambda_function.py`` calls, scoped to this tutorial's resources (and its log group)."""
     region = settings.region
     log_group = f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{settings.function_name}"
     return {
@@ -44,6 +44,10 @@ def least_privilege_policy(settings: Settings, account: str) -> dict[str, Any]:
         "Statement": [
             {"Sid": "ReadUploads", "Effect": "Allow", "Action": ["s3:GetObject"],
              "Resource": [f"arn:aws:s3:::{settings.raw_bucket}/*"]},
+            # Without it S3 answers a missing key with 403 instead of 404, and the
+            # function cannot tell "deleted since the event" from "not allowed".
+            {"Sid": "TellMissingUploads", "Effect": "Allow", "Action": ["s3:ListBucket"],
+             "Resource": [f"arn:aws:s3:::{settings.raw_bucket}"]},
             {"Sid": "WriteProcessed", "Effect": "Allow", "Action": ["s3:PutObject"],
              "Resource": [f"arn:aws:s3:::{settings.processed_bucket}/*"]},
             {"Sid": "RecordMetadata", "Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
