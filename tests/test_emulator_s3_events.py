@@ -123,7 +123,6 @@ def lambda_handler(event, context):
 
 
 def test_notification_to_a_function_without_permission_is_refused(emulator):
-    s3 = emulator.client("s3")
     with pytest.raises(ClientError) as refused:
         wire(emulator, permit=False)
     assert refused.value.response["Error"]["Code"] == "InvalidArgument"

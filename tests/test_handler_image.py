@@ -7,7 +7,6 @@ what private metadata survives, and what they are told when a file fails.
 
 from __future__ import annotations
 
-import io
 import random
 
 import pytest

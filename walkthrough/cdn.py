@@ -212,3 +212,42 @@ def wait_deployed(settings: Settings, distribution_id: str) -> str:
     if not settings.is_local:
         cloudfront.get_waiter("distribution_deployed").wait(Id=distribution_id, WaiterConfig={"Delay": 30, "MaxAttempts": 60})
     return cloudfront.get_distribution(Id=distribution_id)["Distribution"]["Status"]
+
+
+def _get(url: str, timeout_s: float = 30.0) -> tuple[int, dict[str, str], bytes]:
+    """An anonymous GET, as a browser makes it: status, headers, body (errors included)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return response.status, dict(response.headers.items()), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers.items()), error.read()
+
+
+def fetch(settings: Settings, key: str) -> dict[str, Any]:
+    """GET ``key`` through the distribution, as a viewer does; the status, the headers that matter, the bytes."""
+    url = url_for(settings, find_distribution_summary(settings), key)
+    status, headers, body = _get(url)
+    wanted = ("Content-Type", "Content-Length", "Cache-Control", "ETag", "X-Cache", "X-Walkthrough-Distribution",
+              "X-Walkthrough-Viewer-Protocol-Policy")
+    lowered = {k.lower(): v for k, v in headers.items()}
+    return {"url": url, "status": status, "headers": {h: lowered[h.lower()] for h in wanted if h.lower() in lowered}, "body": body}
+
+
+def direct_s3_url(settings: Settings, key: str) -> str:
+    """The object's plain S3 address, which a private bucket must refuse."""
+    if settings.is_local:
+        return f"{(aws.endpoint_for(settings) or '').rstrip('/')}/{settings.processed_bucket}/{key}"
+    return f"https://{settings.processed_bucket}.s3.{settings.region}.amazonaws.com/{key}"
+
+
+def fetch_directly(settings: Settings, key: str) -> dict[str, Any]:
+    """GET the object straight from S3 without credentials: a private bucket answers 403 AccessDenied."""
+    import re
+
+    url = direct_s3_url(settings, key)
+    status, _, body = _get(url)
+    code = re.search(rb"<Code>([^<]+)</Code>", body)
+    return {"url": url, "status": status, "error": code.group(1).decode() if code else ""}

@@ -45,7 +45,7 @@ def explain(exc: BaseException, endpoint: str | None = None) -> WalkthroughError
         return WalkthroughError("No region set: pass --region or set WALKTHROUGH_REGION.")
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
-        code, message = error.get("Code", "Error"), error.get("Message", "")
+        code = error.get("Code", "Error")
         if code in {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException"}:
             return WalkthroughError(f"AWS refused the credentials ({code}): refresh them, e.g. `aws sso login`.")
         return None

@@ -23,6 +23,8 @@ from walkthrough.config import Settings
 from walkthrough.errors import WalkthroughError
 
 _DESERIALIZE = TypeDeserializer().deserialize
+#: The tutorial's sample photo (CC0, see notebooks/data/CREDITS.md).
+SAMPLE_PHOTO = Path(__file__).resolve().parent.parent / "notebooks" / "data" / "photo.jpg"
 
 
 @dataclass

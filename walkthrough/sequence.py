@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from walkthrough import buckets, cdn, iam, lambda_fn, layer, table, trigger
+from walkthrough import buckets, cdn, iam, lambda_fn, layer, pipeline, table, trigger
 from walkthrough.config import Settings
 from walkthrough.show import Table
 
@@ -20,6 +20,7 @@ STEPS = {
     4: "Lambda function + Pillow layer",
     5: "S3 trigger",
     6: "CloudFront",
+    7: "test upload (photo.jpg)",
 }
 
 
@@ -59,5 +60,12 @@ def ensure_before(
         row(5, notification if permission == notification else f"{permission}/{notification}", f"{settings.raw_bucket} → {settings.function_name}")
     if step > 6:
         setup = cdn.setup_cdn(settings, access)
-        row(6, setup["distribution"]["status"], f"{access.upper()}, {setup['distribution']['id']}")
+        row(6, setup["distribution"]["status"], f"{access.upper()}, {setup['distribution']['domain']}")
+    if step > 7:
+        item = pipeline.metadata_item(settings, pipeline.SAMPLE_PHOTO.name)
+        if item is None or item.get("status") != "processed":
+            item = pipeline.process(settings, pipeline.SAMPLE_PHOTO)
+            row(7, "created", f"{item['processed_key']} ({item['width']}x{item['height']})")
+        else:
+            row(7, "exists", f"{item['processed_key']} ({item['width']}x{item['height']})")
     return Table(rows, title=f"Earlier steps, ensured before step {step}")

@@ -7,14 +7,14 @@ is reported as such. The CloudFront distribution is disabled, waited for
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 from botocore.exceptions import ClientError
 
-from walkthrough import aws, cdn, iam, layer
+from walkthrough import aws, cdn, layer
+from walkthrough.api import API_NAME
 from walkthrough.config import Settings
 
-API_NAME = "ImageProcessingApi"
 GONE_CODES = {
     "NoSuchBucket", "NoSuchEntity", "ResourceNotFoundException", "NoSuchDistribution", "NoSuchOriginAccessControl",
     "NoSuchCloudFrontOriginAccessIdentity", "NotFoundException", "404", "NotFound",

@@ -9,9 +9,11 @@ check asks the emulator's own Lambda API (public calls, no moto internals).
 from __future__ import annotations
 
 import fnmatch
+import io
 import json
 import uuid
 import xml.etree.ElementTree as ET
+from http import HTTPStatus
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -86,8 +88,68 @@ def unvalidated_destinations(lambda_client: Any, bucket: str, arns: list[str]) -
 
 def s3_error_xml(code: str, message: str, arguments: dict[str, str] | None = None) -> bytes:
     """An S3 error body as AWS writes it, with ArgumentNameN/ArgumentValueN pairs."""
-    parts = [f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message>"]
+    fields: dict[str, str] = {}
     for index, (name, value) in enumerate((arguments or {}).items(), start=1):
-        parts.append(f"<ArgumentName{index}>{escape(name)}</ArgumentName{index}><ArgumentValue{index}>{escape(value)}</ArgumentValue{index}>")
-    parts.append(f"<RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId><HostId>walkthrough-emulator</HostId>")
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n<Error>' + "".join(parts) + "</Error>").encode()
+        fields[f"ArgumentName{index}"] = name
+        fields[f"ArgumentValue{index}"] = value
+    return s3_error(code, message, **fields)
+
+
+# ------------------------------------------------------------------ WSGI helpers for the emulator's own answers
+
+
+def read_body(environ: dict[str, Any]) -> bytes:
+    """Read a WSGI request's body and put it back, so the next application can read it again."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def respond(
+    start_response: Any,
+    status: int,
+    body: bytes = b"",
+    headers: list[tuple[str, str]] | None = None,
+    content_type: str | None = None,
+    head: bool = False,
+) -> list[bytes]:
+    """Answer a WSGI request; ``head`` keeps the headers (Content-Length included) and drops the body."""
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Unknown"
+    out = [(k, v) for k, v in (headers or []) if k.lower() != "content-length"]
+    if content_type and not any(k.lower() == "content-type" for k, _ in out):
+        out.insert(0, ("Content-Type", content_type))
+    if status not in (204, 304):
+        out.append(("Content-Length", str(len(body))))
+    start_response(f"{status} {reason}", out)
+    return [b""] if head or status in (204, 304) else [body]
+
+
+def s3_error(code: str, message: str, **fields: str) -> bytes:
+    """An S3 error body with extra top-level elements (``Key``, ``BucketName`` ...), as S3 writes them."""
+    extra = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in fields.items())
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error>'
+        f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message>{extra}"
+        f"<RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId><HostId>walkthrough-emulator</HostId></Error>"
+    ).encode()
+
+
+def signing_service(environ: dict[str, Any]) -> str:
+    """The service a request is signed for (SigV4 credential scope); "" when unsigned or SigV2."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if "Credential=" in auth:
+        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+        return scope[3] if len(scope) >= 4 else ""
+    return ""
+
+
+def request_path(raw: str) -> str:
+    """A WSGI ``PATH_INFO`` (percent-decoded UTF-8 carried as latin-1) back to the text the client meant."""
+    try:
+        return raw.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return raw

@@ -9,7 +9,19 @@ it that moto has no public hook for:
    called synchronously inside the upload request) is replaced so the event is
    handed to the asynchronous dispatcher and the upload returns at once;
 3. a function's deployed zip, layers and configuration are read from moto's
-   ``LambdaFunction`` (``code_bytes``, ``layers``, ...) and its layer backend.
+   ``LambdaFunction`` (``code_bytes``, ``layers``, ...) and its layer backend;
+4. CloudFront: moto's ``Origin`` drops ``OriginAccessControlId`` and
+   ``S3OriginConfig`` (so GetDistribution returns neither and the emulator
+   could not tell how an origin is reached); ``Origin.__init__`` is wrapped to
+   keep both. Distributions and origin access controls are read from the
+   CloudFront backend to serve their content;
+5. read-only views of API Gateway REST APIs (resources, methods,
+   integrations, stages) and of S3 buckets (policy, Block Public Access,
+   ACLs), for routing API requests and judging anonymous or CloudFront reads.
+
+Everything handed out of this module is plain data (dataclasses of strings,
+tuples and dicts), never a moto object, except the ``LambdaFunction`` that
+``find_function`` returns for the runtime.
 
 ``check_internals`` verifies each of these still exists; a test calls it so a
 moto upgrade that moves one fails with a message naming it.
@@ -20,15 +32,22 @@ from __future__ import annotations
 import inspect
 import json
 import os
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
 # Must be set before moto's IAM backend is imported: AWS managed policies
 # (AmazonS3FullAccess, ...) only exist when moto loads them at start.
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
+from moto.apigateway import models as apigateway_models  # noqa: E402
 from moto.awslambda import models as lambda_models  # noqa: E402
 from moto.awslambda.utils import get_backend as lambda_backend  # noqa: E402
+from moto.cloudfront import models as cloudfront_models  # noqa: E402
+from moto.s3 import models as s3_models  # noqa: E402
 from moto.s3 import notifications as s3_notifications  # noqa: E402
+from moto.s3control import models as s3control_models  # noqa: E402
+
+from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 
 from walkthrough.emulator.runtime import FunctionCode, FunctionSpec, InvocationResult  # noqa: E402
 
@@ -39,7 +58,31 @@ INTERNALS: list[tuple[Any, str, str]] = [
     (s3_notifications, "send_event", "matches notification filters and builds S3 events"),
     (lambda_models.LambdaBackend, "layers_versions_by_arn", "finds a layer version's zip"),
     (lambda_models.LambdaBackend, "get_function", "finds the function an S3 event names"),
+    (cloudfront_models, "cloudfront_backends", "finds CloudFront distributions and origin access controls"),
+    (cloudfront_models.Origin, "__init__", "keeps an origin's OriginAccessControlId and S3OriginConfig"),
+    (apigateway_models, "apigateway_backends", "routes requests to a REST API's stages"),
+    (apigateway_models.Resource, "get_path", "matches a request to an API resource"),
+    (s3_models, "s3_backends", "reads a bucket's policy, Block Public Access and ACLs"),
+    (s3_models, "FakeKey", "tells an object from a delete marker"),
+    (s3control_models, "s3control_backends", "reads the account's Block Public Access"),
 ]
+
+#: Attributes read from live backends of the default account: (what, backend factory, attributes).
+BACKEND_ATTRIBUTES: list[tuple[str, Callable[[], Any], tuple[str, ...]]] = [
+    ("CloudFrontBackend", lambda: cloudfront_models.cloudfront_backends[DEFAULT_ACCOUNT_ID]["aws"], ("distributions", "origin_access_controls")),
+    ("APIGatewayBackend", lambda: apigateway_models.apigateway_backends[DEFAULT_ACCOUNT_ID]["us-east-1"], ("apis",)),
+    ("S3Backend", lambda: s3_models.s3_backends[DEFAULT_ACCOUNT_ID]["aws"], ("get_bucket",)),
+    ("S3ControlBackend", lambda: s3control_models.s3control_backends[DEFAULT_ACCOUNT_ID]["aws"], ("public_access_block",)),
+]
+
+#: Attributes read from model instances (a changed one surfaces as ``MotoInternalsChanged`` naming it).
+DISTRIBUTION_ATTRIBUTES = ("distribution_id", "arn", "domain_name", "etag", "status", "distribution_config")
+ORIGIN_ATTRIBUTES = ("id", "domain_name", "origin_path", "s3_access_identity")
+BEHAVIOUR_ATTRIBUTES = ("target_origin_id", "viewer_protocol_policy", "allowed_methods")
+REST_API_ATTRIBUTES = ("id", "name", "resources", "stages", "binaryMediaTypes", "account_id", "region_name")
+RESOURCE_ATTRIBUTES = ("id", "path_part", "resource_methods")
+METHOD_ATTRIBUTES = ("http_method", "authorization_type", "api_key_required", "method_integration")
+BUCKET_ATTRIBUTES = ("name", "account_id", "region_name", "policy", "public_access_block", "acl", "ownership_rule", "keys")
 
 #: Attributes read from a ``LambdaFunction`` instance (checked on a live one by the tests).
 FUNCTION_ATTRIBUTES = (
@@ -61,11 +104,22 @@ def check_internals(function: Any | None = None) -> list[str]:
             problems.append(f"moto LambdaFunction.invoke{params} (expected self, body, request_headers, response_headers)")
     if function is not None:
         problems += [f"LambdaFunction.{a} (function configuration)" for a in FUNCTION_ATTRIBUTES if not hasattr(function, a)]
+    for what, backend, attributes in BACKEND_ATTRIBUTES:
+        try:
+            live = backend()
+        except Exception as exc:  # noqa: BLE001 - report, do not crash the check
+            problems.append(f"{what} ({exc})")
+            continue
+        problems += [f"{what}.{a}" for a in attributes if not hasattr(live, a)]
+    params = list(inspect.signature(_ORIGINAL_ORIGIN_INIT).parameters)
+    if params[:2] != ["self", "origin"]:
+        problems.append(f"moto.cloudfront.models.Origin.__init__{params} (expected self, origin)")
     return problems
 
 
 _ORIGINAL_LAMBDA_INVOKE = getattr(lambda_models.LambdaFunction, "invoke", None)
 _ORIGINAL_S3_INVOKE = getattr(s3_notifications, "_invoke_awslambda", None)
+_ORIGINAL_ORIGIN_INIT = getattr(cloudfront_models.Origin, "__init__", None)
 
 
 def spec_of(function: Any) -> FunctionSpec:
@@ -139,3 +193,307 @@ def install(run_now: Callable[[Any, Any], InvocationResult], run_later: AsyncInv
 
     lambda_models.LambdaFunction.invoke = invoke  # type: ignore[method-assign]
     s3_notifications._invoke_awslambda = s3_invoke  # type: ignore[attr-defined]
+    keep_origin_access()
+
+
+def keep_origin_access() -> None:
+    """Make moto's CloudFront ``Origin`` keep ``OriginAccessControlId`` and ``S3OriginConfig``.
+
+    moto 5.2 parses both from a distribution's configuration and then drops
+    them, so GetDistribution(Config) answers without them and an update that
+    round-trips the configuration loses the origin's access. The serializer
+    reads ``origin_access_control_id`` and ``s3_origin_config`` attributes.
+    """
+    original = _ORIGINAL_ORIGIN_INIT
+    if getattr(cloudfront_models.Origin.__init__, "_walkthrough", False):
+        return
+
+    def init(self: Any, origin: dict[str, Any]) -> None:
+        original(self, origin)  # type: ignore[misc]
+        self.origin_access_control_id = origin.get("OriginAccessControlId") or ""
+        if "S3OriginConfig" in origin:
+            config = dict(origin.get("S3OriginConfig") or {})
+            config["OriginAccessIdentity"] = config.get("OriginAccessIdentity") or ""
+            self.s3_origin_config = config
+
+    init._walkthrough = True  # type: ignore[attr-defined]
+    cloudfront_models.Origin.__init__ = init  # type: ignore[method-assign]
+
+
+class MotoInternalsChanged(RuntimeError):
+    """A moto model no longer has an attribute the emulator reads (moto was upgraded)."""
+
+
+def _read(obj: Any, name: str) -> Any:
+    try:
+        return getattr(obj, name)
+    except AttributeError:
+        raise MotoInternalsChanged(f"moto {type(obj).__name__}.{name} is gone; the emulator needs it") from None
+
+
+def _require(obj: Any, names: tuple[str, ...]) -> None:
+    missing = [n for n in names if not hasattr(obj, n)]
+    if missing:
+        raise MotoInternalsChanged(f"moto {type(obj).__name__} lacks {', '.join(missing)}; the emulator needs them")
+
+
+# --------------------------------------------------------------------------- CloudFront
+
+
+@dataclass(frozen=True)
+class OriginView:
+    """One origin of a distribution, as the emulator needs it to fetch from S3."""
+
+    id: str
+    domain_name: str
+    origin_path: str
+    #: the origin access control's id ("" without one) and its signing behaviour ("always", "never", "no-override")
+    oac_id: str
+    oac_signing_behavior: str | None
+    #: ``origin-access-identity/cloudfront/<Id>`` ("" without one)
+    oai: str
+    is_s3: bool
+
+    @property
+    def oai_id(self) -> str:
+        return self.oai.rsplit("/", 1)[-1] if self.oai else ""
+
+
+@dataclass(frozen=True)
+class BehaviourView:
+    path_pattern: str  # "*" for the default behaviour
+    target_origin_id: str
+    viewer_protocol_policy: str
+    allowed_methods: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DistributionView:
+    id: str
+    arn: str
+    domain_name: str
+    account_id: str
+    enabled: bool
+    status: str
+    default_root_object: str
+    origins: tuple[OriginView, ...]
+    default_behaviour: BehaviourView
+    behaviours: tuple[BehaviourView, ...]
+
+    def origin(self, origin_id: str) -> OriginView | None:
+        return next((o for o in self.origins if o.id == origin_id), None)
+
+
+def _behaviour(behaviour: Any, pattern: str) -> BehaviourView:
+    _require(behaviour, BEHAVIOUR_ATTRIBUTES)
+    methods = getattr(behaviour.allowed_methods, "items", None) or ["GET", "HEAD"]
+    return BehaviourView(pattern, behaviour.target_origin_id, behaviour.viewer_protocol_policy or "allow-all", tuple(str(m).upper() for m in methods))
+
+
+def _distribution_view(backend: Any, account_id: str, dist: Any) -> DistributionView:
+    _require(dist, DISTRIBUTION_ATTRIBUTES)
+    config = dist.distribution_config
+    origins = []
+    for origin in (_read(config, "Origins").get("Items") or []):
+        _require(origin, ORIGIN_ATTRIBUTES)
+        oac_id = getattr(origin, "origin_access_control_id", "") or ""
+        oac = backend.origin_access_controls.get(oac_id) if oac_id else None
+        domain = origin.domain_name or ""
+        origins.append(OriginView(
+            id=origin.id, domain_name=domain, origin_path=origin.origin_path or "",
+            oac_id=oac_id, oac_signing_behavior=getattr(oac, "signing_behavior", None) if oac else None,
+            oai=origin.s3_access_identity or "",
+            is_s3=hasattr(origin, "s3_origin_config") or bool(oac_id) or ".s3." in f".{domain}" or ".s3-" in domain,
+        ))
+    cache_behaviours = getattr(config, "CacheBehaviors", {}) or {}
+    items = cache_behaviours.get("Items") or [] if isinstance(cache_behaviours, dict) else []
+    return DistributionView(
+        id=dist.distribution_id, arn=dist.arn, domain_name=dist.domain_name, account_id=account_id,
+        enabled=str(getattr(config, "Enabled", False)).lower() == "true", status=str(dist.status),
+        default_root_object=getattr(config, "DefaultRootObject", "") or "",
+        origins=tuple(origins),
+        default_behaviour=_behaviour(_read(config, "DefaultCacheBehavior"), "*"),
+        behaviours=tuple(_behaviour(b, getattr(b, "path_pattern", "")) for b in items if hasattr(b, "target_origin_id")),
+    )
+
+
+def _cloudfront(account_id: str) -> Any:
+    return cloudfront_models.cloudfront_backends[account_id]["aws"]
+
+
+def list_distributions(account_id: str = DEFAULT_ACCOUNT_ID) -> list[DistributionView]:
+    """Every CloudFront distribution of an account, read without advancing its deployment state."""
+    backend = _cloudfront(account_id)
+    return [_distribution_view(backend, account_id, d) for d in list(backend.distributions.values())]
+
+
+def find_distribution(account_id: str, distribution_id: str) -> DistributionView | None:
+    """A distribution by id (case-insensitive, as host names are), or None."""
+    backend = _cloudfront(account_id)
+    wanted = distribution_id.upper()
+    for key, dist in list(backend.distributions.items()):
+        if key.upper() == wanted:
+            return _distribution_view(backend, account_id, dist)
+    return None
+
+
+def find_distribution_by_domain(account_id: str, domain: str) -> DistributionView | None:
+    """The distribution whose ``DomainName`` (``dxxxx.cloudfront.net``) is ``domain``, or None."""
+    backend = _cloudfront(account_id)
+    for dist in list(backend.distributions.values()):
+        if str(getattr(dist, "domain_name", "")).lower() == domain.lower():
+            return _distribution_view(backend, account_id, dist)
+    return None
+
+
+def origin_access_control_ids(account_id: str = DEFAULT_ACCOUNT_ID) -> set[str]:
+    return set(_cloudfront(account_id).origin_access_controls)
+
+
+# --------------------------------------------------------------------------- API Gateway
+
+
+@dataclass(frozen=True)
+class MethodView:
+    http_method: str
+    authorization_type: str
+    api_key_required: bool
+    integration_type: str | None
+    integration_uri: str | None
+
+
+@dataclass(frozen=True)
+class ResourceView:
+    id: str
+    path: str
+    methods: Mapping[str, MethodView] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StageView:
+    name: str
+    deployment_id: str
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RestApiView:
+    id: str
+    name: str
+    account_id: str
+    region: str
+    binary_media_types: tuple[str, ...]
+    stages: Mapping[str, StageView]
+    resources: tuple[ResourceView, ...]
+
+
+def _rest_api_view(api: Any) -> RestApiView:
+    _require(api, REST_API_ATTRIBUTES)
+    resources = []
+    for resource in list(api.resources.values()):
+        _require(resource, RESOURCE_ATTRIBUTES)
+        methods = {}
+        for verb, method in list(resource.resource_methods.items()):
+            _require(method, METHOD_ATTRIBUTES)
+            integration = method.method_integration
+            methods[str(verb).upper()] = MethodView(
+                http_method=str(verb).upper(),
+                authorization_type=str(method.authorization_type or "NONE"),
+                api_key_required=bool(method.api_key_required),
+                integration_type=getattr(integration, "integration_type", None),
+                integration_uri=getattr(integration, "uri", None),
+            )
+        resources.append(ResourceView(resource.id, resource.get_path(), methods))
+    stages = {
+        name: StageView(name, str(getattr(stage, "deployment_id", "") or ""), dict(getattr(stage, "variables", None) or {}))
+        for name, stage in list(api.stages.items())
+    }
+    return RestApiView(
+        id=api.id, name=api.name, account_id=api.account_id, region=api.region_name,
+        binary_media_types=tuple(api.binaryMediaTypes or ()), stages=stages, resources=tuple(resources),
+    )
+
+
+def find_rest_api(account_id: str, api_id: str) -> RestApiView | None:
+    """A REST API by id, in whichever region holds it, or None."""
+    wanted = api_id.lower()
+    for backend in list(apigateway_models.apigateway_backends[account_id].values()):
+        for key, api in list(backend.apis.items()):
+            if key.lower() == wanted:
+                return _rest_api_view(api)
+    return None
+
+
+# --------------------------------------------------------------------------- S3
+
+
+@dataclass(frozen=True)
+class BucketView:
+    """What decides who may read a bucket: its policy, Block Public Access (bucket and account) and ACLs."""
+
+    name: str
+    account_id: str
+    region: str
+    policy: Mapping[str, Any] | None
+    #: the effective Block Public Access settings (bucket's OR account's), by their API names
+    block_public_access: Mapping[str, bool]
+    acls_enabled: bool
+    acl_public_read: bool
+
+
+_BPA_NAMES = {
+    "BlockPublicAcls": "block_public_acls",
+    "IgnorePublicAcls": "ignore_public_acls",
+    "BlockPublicPolicy": "block_public_policy",
+    "RestrictPublicBuckets": "restrict_public_buckets",
+}
+
+
+def _bpa(block: Any) -> dict[str, bool]:
+    return {name: bool(getattr(block, attr, False)) for name, attr in _BPA_NAMES.items()} if block is not None else {}
+
+
+def _bucket(bucket_name: str) -> Any | None:
+    try:
+        return s3_models.s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_bucket(bucket_name)
+    except Exception:  # noqa: BLE001 - moto's MissingBucket (and cross-account locks): no such bucket for us
+        return None
+
+
+def find_bucket(bucket_name: str) -> BucketView | None:
+    """A bucket's access configuration, or None when it does not exist."""
+    bucket = _bucket(bucket_name)
+    if bucket is None:
+        return None
+    _require(bucket, BUCKET_ATTRIBUTES)
+    try:
+        policy = json.loads(bucket.policy) if bucket.policy else None
+    except ValueError:
+        policy = None
+    settings = _bpa(bucket.public_access_block)
+    try:
+        account_block = s3control_models.s3control_backends[bucket.account_id]["aws"].public_access_block
+    except Exception:  # noqa: BLE001
+        account_block = None
+    for name, value in _bpa(account_block).items():
+        settings[name] = settings.get(name, False) or value
+    rule = bucket.ownership_rule  # "BucketOwnerEnforced", "BucketOwnerPreferred", "ObjectWriter" or None
+    if isinstance(rule, dict):
+        rule = rule.get("ObjectOwnership")
+    acl = bucket.acl
+    return BucketView(
+        name=bucket.name, account_id=bucket.account_id, region=bucket.region_name, policy=policy,
+        block_public_access=settings, acls_enabled=rule != "BucketOwnerEnforced",
+        acl_public_read=bool(getattr(acl, "public_read", False)),
+    )
+
+
+def object_public_read(bucket_name: str, key: str) -> bool | None:
+    """Whether an object's ACL grants everyone read access; None when the object does not exist."""
+    bucket = _bucket(bucket_name)
+    if bucket is None:
+        return None
+    found = bucket.keys.get(key)
+    if not isinstance(found, s3_models.FakeKey):
+        return None
+    return bool(getattr(found.acl, "public_read", False))

@@ -10,7 +10,6 @@ recursion depth of requests made by functions, and hands the rest to moto.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import logging
 import os
@@ -22,7 +21,10 @@ from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
 from walkthrough.emulator import moto_hooks  # first: sets moto's configuration before moto loads
-from walkthrough.emulator.checks import lambda_destinations, s3_error_xml, unvalidated_destinations
+from walkthrough.emulator.apigateway import ApiGateway
+from walkthrough.emulator.cloudfront import CloudFront
+from walkthrough.emulator.s3_access import S3Access
+from walkthrough.emulator.checks import lambda_destinations, read_body, s3_error_xml, signing_service, unvalidated_destinations
 from walkthrough.emulator.events import AsyncDispatcher, request_depth, set_request_depth
 from walkthrough.emulator.runtime import InvocationResult, WorkerPool
 
@@ -70,6 +72,10 @@ class Emulator:
         self.dispatcher = AsyncDispatcher(self._run_async, concurrency)
         self._lambda_clients: dict[str, Any] = {}
         moto_hooks.install(self._run_now, self.dispatcher.submit)
+        # What moto serves nothing of, or lets through: CloudFront, API Gateway stages, anonymous S3.
+        self.cloudfront = CloudFront(self.endpoint)
+        self.apigateway = ApiGateway(self._run_now, self.lambda_client)
+        self.s3_access = S3Access()
 
     def pool(self, region: str) -> WorkerPool:
         with self._pools_lock:
@@ -125,17 +131,6 @@ class Emulator:
             pool.close()
 
 
-def _service_of(environ: dict[str, Any]) -> str:
-    """The AWS service a request is signed for (the credential scope of SigV4)."""
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    marker = "Credential="
-    if marker in auth:
-        scope = auth.split(marker, 1)[1].split(",", 1)[0].split("/")
-        if len(scope) >= 4:
-            return scope[3]
-    return ""
-
-
 def _bucket_of(environ: dict[str, Any]) -> str:
     host = environ.get("HTTP_HOST", "").split(":")[0]
     if host.endswith(".localhost") or ".s3." in host or host.endswith(".s3.amazonaws.com"):
@@ -152,19 +147,27 @@ class EmulatorApp:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        set_request_depth(environ.get("HTTP_X_AMZN_TRACE_ID"))
+        for viewer in (self.emulator.cloudfront, self.emulator.apigateway):  # loopback CloudFront and API stages
+            served = viewer.serve(environ, start_response)
+            if served is not None:
+                return served
         if path.startswith("/_walkthrough/"):
             return self._own(path, environ, start_response)
-        set_request_depth(environ.get("HTTP_X_AMZN_TRACE_ID"))
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-        if environ.get("REQUEST_METHOD") == "PUT" and "notification" in query and _service_of(environ) in ("s3", ""):
+        if environ.get("REQUEST_METHOD") == "PUT" and "notification" in query and signing_service(environ) in ("s3", ""):
             refused = self._check_notification(environ)
             if refused is not None:
                 start_response("400 Bad Request", [("Content-Type", "application/xml"), ("Content-Length", str(len(refused)))])
                 return [refused]
+        for layer in (self.emulator.cloudfront, self.emulator.apigateway, self.emulator.s3_access):
+            answer = layer.control(environ, start_response, self.moto_app)
+            if answer is not None:
+                return answer
         return self.moto_app(environ, start_response)
 
     def _check_notification(self, environ: dict[str, Any]) -> bytes | None:
-        body = _read_body(environ)
+        body = read_body(environ)
         try:
             arns = lambda_destinations(body)
         except Exception:
@@ -189,14 +192,6 @@ class EmulatorApp:
         data = json.dumps(body).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
         return [data]
-
-
-def _read_body(environ: dict[str, Any]) -> bytes:
-    """Read the request body and put it back, so moto can read it again."""
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    body = environ["wsgi.input"].read(length) if length else b""
-    environ["wsgi.input"] = io.BytesIO(body)
-    return body
 
 
 def serve(port: int, host: str = "127.0.0.1", concurrency: int = 4) -> None:
