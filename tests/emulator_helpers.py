@@ -19,6 +19,12 @@ TRUST = json.dumps({
 })
 
 
+TEST_FUNCTION_POLICY = json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["s3:*", "dynamodb:*", "logs:*", "sqs:*", "sns:*", "lambda:*"], "Resource": "*"}],
+})
+
+
 def zip_files(files: dict[str, str]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -47,9 +53,12 @@ class EmulatorHandle:
         return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
     def role(self) -> str:
+        """A role for test functions: broad rights on what they touch (the emulator enforces roles as AWS does)."""
         iam = self.client("iam")
         name = self.unique("role")
-        return iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+        iam.put_role_policy(RoleName=name, PolicyName="test-function", PolicyDocument=TEST_FUNCTION_POLICY)
+        return arn
 
     def deploy(self, source: str, region: str = "us-east-1", name: str | None = None, **config: Any) -> str:
         """Create a function from one source file; returns its name."""

@@ -54,16 +54,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output", default="build/notebooks", help="folder for the executed copies (default build/notebooks)")
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="a notebook parameter, as papermill spells it (repeatable)")
+    run.add_argument("--yes", action="store_true",
+                     help="target aws: create resources in your account without asking (passes confirm=True)")
 
-    down = commands.add_parser("down", help="tear the pipeline down (runs 99_cleanup)")
+    down = commands.add_parser("down", help="tear the pipeline down (local: runs 99_cleanup; aws: finds it by tags and names)")
     _add_target(down)
     down.add_argument("--output", default="build/notebooks", help="folder for the executed copy")
+
+    plan = commands.add_parser("plan", help="list what a run would create and roughly what it costs (creates nothing)")
+    _add_target(plan)
     return parser
 
 
 def _add_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", choices=("local", "aws"), default=None, help="local (the emulator, default) or aws")
     parser.add_argument("--region", default=None, help="AWS region (default us-east-1)")
+    parser.add_argument("--run-name", default=None,
+                        help="the walkthrough:run tag of what is created (default WALKTHROUGH_RUN_NAME or 'default')")
     _add_port(parser)
 
 
@@ -119,11 +126,24 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _notebook_parameters(args: argparse.Namespace) -> tuple[Settings, dict[str, object]]:
-    settings = Settings.from_env(target=args.target, region=args.region, emulator_port=args.port)
+    import os
+
+    if args.run_name:
+        os.environ["WALKTHROUGH_RUN_NAME"] = args.run_name  # the kernels tag with the same run name
+    settings = Settings.from_env(target=args.target, region=args.region, emulator_port=args.port, run_name=args.run_name)
     parameters: dict[str, object] = {"target": settings.target, "region": settings.region}
     for name, value in getattr(args, "parameter", []):
         parameters[name] = _parameter_value(value)
     return settings, parameters
+
+
+def _show_target(settings: Settings) -> None:
+    """Which account and region, before anything happens there."""
+    from walkthrough import environment
+
+    info = environment.describe_target(settings)
+    print(f"Target: AWS account {info['account']} ({info['caller']}), region {info['region']}, "
+          f"endpoint {info['endpoint']}; tags {info['tags']}.")
 
 
 def _parameter_value(text: str) -> object:
@@ -143,18 +163,41 @@ def _run(args: argparse.Namespace) -> int:
     from walkthrough import runner
 
     settings, parameters = _notebook_parameters(args)
+    notebooks = runner.select(runner.numbered_notebooks(), args.start, args.end)
     if settings.is_local:
         from walkthrough.emulator import lifecycle
 
         info = lifecycle.ensure_running(settings.emulator_port)
         os.environ["WALKTHROUGH_EMULATOR_PORT"] = str(info.port)  # the kernels find the same emulator
-    notebooks = runner.select(runner.numbered_notebooks(), args.start, args.end)
+    else:
+        from walkthrough import safety
+
+        _show_target(settings)
+        if not (args.yes or parameters.get("confirm") is True):
+            safety.require_confirmation(settings)  # asks once in a terminal; otherwise stops here, naming --yes
+        parameters["confirm"] = True
     print(f"Running {len(notebooks)} notebooks on target '{settings.target}' in {settings.region} …")
     rows = runner.run_notebooks(notebooks, parameters, Path(args.output))
     for row in rows:
         print(f"  {row['notebook']:<22} {row['seconds']:>6.1f} s")
     print(f"Done. Executed copies: {args.output}/")
+    _print_addresses(settings)
     return 0
+
+
+def _print_addresses(settings: Settings) -> None:
+    """Where to look at the result: the processed photo and the index page through CloudFront, the API."""
+    from walkthrough import api, cdn
+
+    try:
+        distribution = cdn.find_distribution_summary(settings)
+    except Exception:  # noqa: BLE001 - the run stopped before step 6: nothing to show
+        return
+    print(f"CloudFront: {cdn.url_for(settings, distribution, '')}  (index.html)")
+    print(f"            {cdn.url_for(settings, distribution, 'processed-photo.jpg')}  (the processed photo)")
+    found = api.find_api(settings)
+    if found:
+        print(f"API:        POST {api.invoke_url(settings, found['id'])}  with {{\"key\": \"photo.jpg\"}}")
 
 
 def _down(args: argparse.Namespace) -> int:
@@ -164,8 +207,9 @@ def _down(args: argparse.Namespace) -> int:
     from walkthrough import runner
 
     settings, parameters = _notebook_parameters(args)
-    if settings.is_local:
-        os.environ["WALKTHROUGH_EMULATOR_PORT"] = str(settings.emulator_port)
+    if not settings.is_local:
+        return _down_aws(settings)
+    os.environ["WALKTHROUGH_EMULATOR_PORT"] = str(settings.emulator_port)
     cleanup = [n for n in runner.numbered_notebooks() if n.stem == runner.CLEANUP]
     runner.run_notebooks(cleanup, parameters, Path(args.output), progress=False)
     from walkthrough.teardown import remaining
@@ -175,9 +219,53 @@ def _down(args: argparse.Namespace) -> int:
     return 0 if not left else 1
 
 
+_DONE = ("deleted", "cleared")
+_NOTHING = ("already gone", "nothing to delete")
+
+
+def _down_aws(settings: Settings) -> int:
+    """Tear down on AWS in this process: tagged and named resources, dependents first, then what is left."""
+    from walkthrough import teardown
+
+    settings = settings.resolved()
+    _show_target(settings)
+    tagged = teardown.discover(settings)
+    print(f"Found {len(tagged)} resource(s) tagged walkthrough:run={settings.run_name}; removing them and the "
+          "walkthrough's named resources (a CloudFront distribution takes minutes to disable) …", flush=True)
+    rows = teardown.teardown(settings, tagged)
+    removed = [r for r in rows if r["result"].startswith(_DONE)]
+    failed = [r for r in rows if not r["result"].startswith(_DONE + _NOTHING)]
+    for row in removed:
+        print(f"  removed     {row['resource']}" + (f" ({row['result']})" if row["result"] != "deleted" else ""))
+    for row in failed:
+        print(f"  NOT REMOVED {row['resource']}: {row['result']}")
+    left = teardown.remaining(settings)
+    if left:
+        print("Still there: " + ", ".join(left) + ". Check the CloudFront, S3, Lambda, DynamoDB, API Gateway and IAM "
+              f"consoles, and Resource Groups → Tag Editor for the tag walkthrough:run={settings.run_name}.")
+    elif not failed:
+        print("Everything the walkthrough created is gone.")
+    return 0 if not left and not failed else 1
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from walkthrough import plan, show
+
+    settings, _ = _notebook_parameters(args)
+    result = plan.plan(settings)
+    print("  ".join(f"{k}: {v}" for k, v in result["where"].items()))
+    print(repr(show.Table(result["resources"])))
+    print(f"Cost: {result['total']}.")
+    if not settings.is_local:
+        print("CloudFront takes about 5-15 minutes to deploy, and as long to disable before deletion. "
+              "Remove everything with `python -m walkthrough down --target aws`.")
+    print("Nothing was created.")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"emulator": _emulator, "demo": _demo, "run": _run, "down": _down}
+    handlers = {"emulator": _emulator, "demo": _demo, "run": _run, "down": _down, "plan": _plan}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

@@ -24,7 +24,7 @@ RESOURCE = "process"
 STATEMENT_ID = "AllowApiGatewayInvokeProcess"
 
 
-def _find_api(settings: Settings) -> dict[str, Any] | None:
+def find_api(settings: Settings) -> dict[str, Any] | None:
     apigateway = aws.client(settings, "apigateway")
     for page in apigateway.get_paginator("get_rest_apis").paginate():
         for api in page.get("items", []):
@@ -42,11 +42,11 @@ def ensure_api(settings: Settings) -> dict[str, Any]:
     apigateway, lam = aws.client(settings, "apigateway"), aws.client(settings, "lambda")
     function_arn = lam.get_function(FunctionName=settings.function_name)["Configuration"]["FunctionArn"]
     changes: list[str] = []
-    api = _find_api(settings)
+    api = find_api(settings)
     if api is None:
         api = apigateway.create_rest_api(
             name=API_NAME, description="Manual trigger: POST /process {\"key\": ...}",
-            endpointConfiguration={"types": ["REGIONAL"]}, tags={"project": "walkthrough"},
+            endpointConfiguration={"types": ["REGIONAL"]}, tags=settings.tags,
         )
         changes.append("created the API")
     resources = apigateway.get_resources(restApiId=api["id"])["items"]
@@ -103,11 +103,12 @@ def _grant_invoke(settings: Settings, api_id: str) -> bool:
 
 
 def invoke_url(settings: Settings, api_id: str) -> str:
-    """Where ``POST /process`` is: the API's execute-api address, or its loopback address locally."""
-    if settings.is_local:
+    """Where ``POST /process`` is: the API's execute-api address, or its loopback address on the emulator."""
+    emulator = aws.emulator_endpoint(settings)
+    if emulator:
         from walkthrough.emulator.urls import api_url
 
-        return api_url(aws.endpoint_for(settings) or "", api_id, STAGE, RESOURCE)
+        return api_url(emulator, api_id, STAGE, RESOURCE)
     return f"https://{api_id}.execute-api.{settings.region}.amazonaws.com/{STAGE}/{RESOURCE}"
 
 

@@ -3,13 +3,17 @@
 For ``local`` the clients use fixed fake credentials and the emulator's
 endpoint, ignoring whatever profile, keys or endpoint the user has configured:
 a local run can never reach a real account. For ``aws`` they use the standard
-credential chain and no endpoint override unless the user set one.
+credential chain and no endpoint override unless the user set one, and every
+operation that creates something first passes ``safety.require_confirmation``
+(the one confirmation gate; see ``walkthrough/safety.py``).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
+import urllib.request
 from typing import Any
 
 import boto3
@@ -32,7 +36,27 @@ def endpoint_for(settings: Settings) -> str | None:
         return settings.endpoint_url
     from walkthrough.emulator.lifecycle import ensure_running  # local import: aws targets never need it
 
-    return ensure_running(settings.emulator_port).endpoint
+    info = ensure_running(settings.emulator_port)
+    _FIRST_EMULATOR.setdefault(info.port, info.pid)  # restart detection, see emulator_restarted()
+    return info.endpoint
+
+
+#: port -> pid of the first emulator this process reached there (``endpoint_for`` starts a new one on demand).
+_FIRST_EMULATOR: dict[int, int] = {}
+
+
+def emulator_restarted() -> bool | None:
+    """Whether an emulator this process used has stopped or been replaced since (its state is gone).
+
+    None when this process has used no emulator it started or found itself
+    (target ``aws``, or an endpoint override): then nothing can be said.
+    ``errors.explain`` asks this when a resource turns out to be missing.
+    """
+    if not _FIRST_EMULATOR:
+        return None
+    from walkthrough.emulator.lifecycle import health
+
+    return any((health(port) or {}).get("pid") != pid for port, pid in list(_FIRST_EMULATOR.items()))
 
 
 def _isolated_botocore_session() -> botocore.session.Session:
@@ -54,9 +78,39 @@ def session(settings: Settings) -> boto3.Session:
 
 @functools.lru_cache(maxsize=64)
 def _cached_client(settings: Settings, service: str, endpoint: str | None) -> Any:
-    return session(settings).client(service, endpoint_url=endpoint, config=_CLIENT_CONFIG)
+    client = session(settings).client(service, endpoint_url=endpoint, config=_CLIENT_CONFIG)
+    if not settings.is_local:
+        from walkthrough.safety import gate_creating_calls
+
+        gate_creating_calls(settings, client)
+    return client
 
 
 def client(settings: Settings, service: str) -> Any:
     """A (cached) boto3 client for ``service`` on the settings' target."""
     return _cached_client(settings, service, endpoint_for(settings))
+
+
+@functools.lru_cache(maxsize=16)
+def _answers_as_emulator(endpoint: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{endpoint.rstrip('/')}/_walkthrough/health", timeout=2) as response:
+            return json.loads(response.read()).get("service") == "walkthrough-emulator"
+    except Exception:  # noqa: BLE001 - anything but the emulator's answer means "not the emulator"
+        return False
+
+
+def emulator_endpoint(settings: Settings) -> str | None:
+    """The walkthrough emulator's address when the clients talk to it, else None.
+
+    Always the emulator for ``local``. For ``aws``, only when an endpoint
+    override is set and answers the emulator's ``/_walkthrough/health`` (asked
+    once per endpoint): then CloudFront and API Gateway addresses are the
+    emulator's loopback ones, since ``*.cloudfront.net`` would not reach it.
+    """
+    endpoint = endpoint_for(settings)
+    if settings.is_local:
+        return endpoint
+    if endpoint and _answers_as_emulator(endpoint):
+        return endpoint
+    return None

@@ -5,6 +5,12 @@ origin access control (OAC, AWS's recommendation today, the default) or an
 origin access identity (OAI, the document's way, ``access="oai"``), and the
 bucket policy grants read access to that distribution or identity alone.
 Viewers are redirected from HTTP to HTTPS; ``/`` serves ``index.html``.
+
+On AWS a new or changed distribution takes minutes to deploy (typically 5-15);
+``wait_deployed`` polls it with a progress bar. Its addresses are
+``https://<id>.cloudfront.net/…``, except when the clients talk to the
+walkthrough's emulator (locally, or as an AWS-compatible endpoint): then they
+are the emulator's loopback addresses, which serve the same content.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
+
+from tqdm.auto import tqdm
 
 from walkthrough import aws
 from walkthrough.config import Settings
@@ -126,7 +134,10 @@ def ensure_distribution(settings: Settings, access: dict[str, Any]) -> dict[str,
     cloudfront = aws.client(settings, "cloudfront")
     existing = find_distribution(settings)
     if existing is None:
-        created = cloudfront.create_distribution(DistributionConfig=_distribution_config(settings, access))["Distribution"]
+        created = cloudfront.create_distribution_with_tags(DistributionConfigWithTags={
+            "DistributionConfig": _distribution_config(settings, access),
+            "Tags": {"Items": settings.tag_list()},
+        })["Distribution"]
         return {"status": "created", **_summary(created["Id"], created["DomainName"], created["ARN"], created["Status"])}
     response = cloudfront.get_distribution_config(Id=existing["Id"])
     config, etag = response["DistributionConfig"], response["ETag"]
@@ -198,20 +209,48 @@ def setup_cdn(settings: Settings, access: str = "oac") -> dict[str, Any]:
 
 
 def url_for(settings: Settings, distribution: dict[str, Any], key: str) -> str:
-    """Where a viewer opens ``key``: the distribution's HTTPS domain, or its loopback address locally."""
-    if settings.is_local:
+    """Where a viewer opens ``key``: the distribution's HTTPS domain, or its loopback address on the emulator."""
+    emulator = aws.emulator_endpoint(settings)
+    if emulator:
         from walkthrough.emulator.urls import cloudfront_url
 
-        return cloudfront_url(aws.endpoint_for(settings) or "", distribution["id"], key)
+        return cloudfront_url(emulator, distribution["id"], key)
     return f"https://{distribution['domain']}/{key}"
 
 
-def wait_deployed(settings: Settings, distribution_id: str) -> str:
-    """Wait until CloudFront has deployed the distribution (minutes on AWS, instant locally)."""
+#: Seconds between polls of a deploying distribution (AWS's own waiter polls every 60 s).
+POLL_S = {"local": 0.2, "aws": 15.0}
+DEPLOY_TIMEOUT_S = 45 * 60
+_sleep = time.sleep  # tests replace it
+
+
+def wait_deployed(settings: Settings, distribution_id: str, timeout_s: float = DEPLOY_TIMEOUT_S,
+                  progress: bool = True) -> str:
+    """Wait until CloudFront has deployed the distribution; returns its status (``Deployed``).
+
+    Minutes on AWS, shown as a progress bar with the time waited; at once on
+    the emulator (no bar when nothing needs waiting for).
+    """
     cloudfront = aws.client(settings, "cloudfront")
-    if not settings.is_local:
-        cloudfront.get_waiter("distribution_deployed").wait(Id=distribution_id, WaiterConfig={"Delay": 30, "MaxAttempts": 60})
-    return cloudfront.get_distribution(Id=distribution_id)["Distribution"]["Status"]
+    status = cloudfront.get_distribution(Id=distribution_id)["Distribution"]["Status"]
+    if status == "Deployed":
+        return status
+    poll = POLL_S["local" if settings.is_local else "aws"]
+    waited = 0.0
+    with tqdm(total=round(timeout_s), desc=f"CloudFront deploying {distribution_id} (usually 5-15 min)", unit="s",
+              bar_format="{desc}: {n_fmt} s waited{postfix}", postfix=status, disable=not progress) as bar:
+        while status != "Deployed":
+            if waited >= timeout_s:
+                raise WalkthroughError(
+                    f"CloudFront distribution {distribution_id} still {status} after {timeout_s / 60:.0f} min: "
+                    "check it in the CloudFront console, then run this step again."
+                )
+            _sleep(poll)
+            waited += poll
+            status = cloudfront.get_distribution(Id=distribution_id)["Distribution"]["Status"]
+            bar.n = min(round(waited), bar.total)
+            bar.set_postfix_str(status)
+    return status
 
 
 def _get(url: str, timeout_s: float = 30.0) -> tuple[int, dict[str, str], bytes]:
@@ -238,8 +277,9 @@ def fetch(settings: Settings, key: str) -> dict[str, Any]:
 
 def direct_s3_url(settings: Settings, key: str) -> str:
     """The object's plain S3 address, which a private bucket must refuse."""
-    if settings.is_local:
-        return f"{(aws.endpoint_for(settings) or '').rstrip('/')}/{settings.processed_bucket}/{key}"
+    emulator = aws.emulator_endpoint(settings)
+    if emulator:
+        return f"{emulator.rstrip('/')}/{settings.processed_bucket}/{key}"
     return f"https://{settings.processed_bucket}.s3.{settings.region}.amazonaws.com/{key}"
 
 

@@ -4,6 +4,15 @@ One immutable object, built from environment variables and notebook (papermill)
 parameters, so a cell, the CLI and a test all agree on the target, the region
 and every resource name. Parameters win over the environment, which wins over
 the defaults of the source document.
+
+On the local emulator the resources have exactly the document's names. On AWS
+bucket names are global across every account, so the two buckets get the
+account id and region as a suffix (``raw-image-bucket-123456789012-eu-west-1``):
+unique, and the same on every run, so re-running finds what the last run made.
+The account id comes from STS, asked once per ``Settings`` and only when a
+bucket name is first needed. Every resource is tagged ``project=walkthrough``
+and ``walkthrough:run=<run_name>``, which is how ``python -m walkthrough down``
+finds them again.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from walkthrough.errors import WalkthroughError
 TARGETS = ("local", "aws")
 DEFAULT_REGION = "us-east-1"
 DEFAULT_EMULATOR_PORT = 4747
+DEFAULT_RUN_NAME = "default"
 
 #: The names the source document uses; tests and notebooks rely on them.
 DOCUMENT_NAMES = {
@@ -26,6 +36,21 @@ DOCUMENT_NAMES = {
     "role_name": "LambdaImageProcessingRole",
     "function_name": "ImageProcessingFunction",
 }
+#: The tag every resource of the walkthrough carries, and the key naming the run.
+PROJECT_TAG = ("project", "walkthrough")
+RUN_TAG_KEY = "walkthrough:run"
+
+_BUCKET_FIELDS = {"raw_bucket": "raw_bucket_name", "processed_bucket": "processed_bucket_name"}
+_TRUE = {"1", "true", "yes", "y", "on"}
+
+
+def unique_bucket_name(base: str, account: str, region: str) -> str:
+    """The document's bucket name made globally unique and stable: ``<base>-<account>-<region>``."""
+    return f"{base}-{account}-{region}"
+
+
+def _flag(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() in _TRUE) or (isinstance(value, int) and value == 1)
 
 
 @dataclass(frozen=True)
@@ -36,19 +61,27 @@ class Settings:
     never touch a real account) or ``"aws"`` (the standard credential chain).
     ``endpoint_url`` is the emulator's address for ``local`` (found or started
     on demand when left empty) and an optional override for ``aws``.
+    ``confirmed`` records the user's ``confirm=True`` (``--yes``): creating
+    anything on AWS needs it (see ``walkthrough.safety``).
     """
 
     target: str = "local"
     region: str = DEFAULT_REGION
     endpoint_url: str | None = None
     emulator_port: int = DEFAULT_EMULATOR_PORT
-    raw_bucket: str = DOCUMENT_NAMES["raw_bucket"]
-    processed_bucket: str = DOCUMENT_NAMES["processed_bucket"]
+    #: None: the document's name (on AWS with the account and region appended); a string: exactly that name.
+    raw_bucket_name: str | None = None
+    processed_bucket_name: str | None = None
     table_name: str = DOCUMENT_NAMES["table_name"]
     role_name: str = DOCUMENT_NAMES["role_name"]
     function_name: str = DOCUMENT_NAMES["function_name"]
     runtime: str = "python3.12"
+    run_name: str = DEFAULT_RUN_NAME
+    confirmed: bool = False
+    #: The AWS account id, when known in advance; otherwise asked from STS when first needed.
+    account_id: str | None = field(default=None, compare=False)
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    _resolved: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
@@ -59,10 +92,62 @@ class Settings:
             raise WalkthroughError("The region is empty: pass one such as 'us-east-1' or 'eu-west-1'.")
         if not 0 < int(self.emulator_port) < 65536:
             raise WalkthroughError(f"Emulator port {self.emulator_port} is not a TCP port (1-65535).")
+        if not self.run_name or len(self.run_name) > 128:
+            raise WalkthroughError("The run name must be 1-128 characters (it becomes the walkthrough:run tag).")
 
     @property
     def is_local(self) -> bool:
         return self.target == "local"
+
+    # ------------------------------------------------------------------ names
+
+    @property
+    def account(self) -> str:
+        """The account the credentials belong to (asked from STS once per Settings, on first use)."""
+        if self.account_id:
+            return self.account_id
+        if "account" not in self._resolved:
+            from walkthrough import aws  # here: aws imports this module
+
+            self._resolved["account"] = aws.client(self, "sts").get_caller_identity()["Account"]
+        return self._resolved["account"]
+
+    def _bucket(self, key: str) -> str:
+        explicit = getattr(self, _BUCKET_FIELDS[key])
+        if explicit:
+            return explicit
+        if self.is_local:
+            return DOCUMENT_NAMES[key]
+        return unique_bucket_name(DOCUMENT_NAMES[key], self.account, self.region)
+
+    @property
+    def raw_bucket(self) -> str:
+        """``raw-image-bucket`` locally; ``raw-image-bucket-<account>-<region>`` on AWS (names are global)."""
+        return self._bucket("raw_bucket")
+
+    @property
+    def processed_bucket(self) -> str:
+        """``processed-image-bucket`` locally; ``processed-image-bucket-<account>-<region>`` on AWS."""
+        return self._bucket("processed_bucket")
+
+    def resolved(self) -> "Settings":
+        """A copy with the account id filled in (one STS call on AWS; nothing locally)."""
+        if self.is_local or self.account_id:
+            return self
+        return replace(self, account_id=self.account)
+
+    # ------------------------------------------------------------------- tags
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The tags every resource gets: the project, and this run's name."""
+        return {PROJECT_TAG[0]: PROJECT_TAG[1], RUN_TAG_KEY: self.run_name}
+
+    def tag_list(self) -> list[dict[str, str]]:
+        """``tags`` as ``[{"Key": …, "Value": …}]``, the form S3, IAM and DynamoDB take."""
+        return [{"Key": k, "Value": v} for k, v in self.tags.items()]
+
+    # ---------------------------------------------------------------- building
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **params: Any) -> "Settings":
@@ -84,29 +169,47 @@ class Settings:
             port = int(port)
         except ValueError:
             raise WalkthroughError(f"WALKTHROUGH_EMULATOR_PORT={port!r} is not a number.") from None
-        known = {k: v for k, v in params.items() if k in DOCUMENT_NAMES and v}
+        confirm = params.pop("confirm", None)
+        run_name = params.pop("run_name", None) or env.get("WALKTHROUGH_RUN_NAME") or DEFAULT_RUN_NAME
+        account_id = params.pop("account_id", None) or None
+        names: dict[str, Any] = {}
+        for key, env_name in (("raw_bucket", "WALKTHROUGH_RAW_BUCKET"), ("processed_bucket", "WALKTHROUGH_PROCESSED_BUCKET")):
+            names[_BUCKET_FIELDS[key]] = params.pop(key, None) or env.get(env_name) or None
+        names.update({k: v for k, v in params.items() if k in DOCUMENT_NAMES and v})
         extra = {k: v for k, v in params.items() if k not in DOCUMENT_NAMES and v is not None}
         return cls(
             target=target,
             region=region or DEFAULT_REGION,
             endpoint_url=endpoint or None,
             emulator_port=port,
+            run_name=str(run_name),
+            confirmed=_flag(confirm),
+            account_id=account_id,
             extra=extra,
-            **known,
+            **names,
         )
 
     def summary(self) -> dict[str, str]:
         """What a notebook shows about its settings: target, region and the resource names."""
-        return {
-            "target": self.target,
-            "region": self.region,
+        rows = {"target": self.target, "region": self.region}
+        if not self.is_local:
+            rows["account"] = self.account
+        rows.update({
             "raw bucket": self.raw_bucket,
             "processed bucket": self.processed_bucket,
             "table": self.table_name,
             "role": self.role_name,
             "function": self.function_name,
-        }
+        })
+        if not self.is_local:
+            rows["tags"] = ", ".join(f"{k}={v}" for k, v in self.tags.items())
+        return rows
 
     def with_(self, **changes: Any) -> "Settings":
-        """A copy with some fields changed (settings are immutable)."""
+        """A copy with some fields changed (settings are immutable); ``raw_bucket=``/``processed_bucket=`` name a bucket."""
+        for key, name in _BUCKET_FIELDS.items():
+            if key in changes:
+                changes[name] = changes.pop(key)
+        if "account_id" not in changes and "account" in self._resolved and not {"target", "endpoint_url"} & set(changes):
+            changes["account_id"] = self._resolved["account"]  # the same credentials: no second STS call
         return replace(self, **changes)

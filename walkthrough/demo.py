@@ -33,6 +33,13 @@ def lambda_handler(event, context):
     return {"processed": len(event["Records"])}
 ''' % RESULTS
 
+#: What the demo function does, and its logs: the emulator enforces a function's role as AWS does.
+DEMO_POLICY = (
+    '{"Version":"2012-10-17","Statement":['
+    f'{{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::{RESULTS}/*"}},'
+    '{"Effect":"Allow","Action":["logs:CreateLogGroup","logs:CreateLogStream","logs:PutLogEvents"],'
+    f'"Resource":"arn:aws:logs:*:*:log-group:/aws/lambda/{FUNCTION}*"}}]}}'
+)
 TRUST = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
 
 
@@ -64,6 +71,7 @@ def run_demo(settings: Settings, timeout_s: float = 30.0) -> DemoResult:
         role_arn = iam.get_role(RoleName=ROLE)["Role"]["Arn"]
     except iam.exceptions.NoSuchEntityException:
         role_arn = iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+        iam.put_role_policy(RoleName=ROLE, PolicyName="demo", PolicyDocument=DEMO_POLICY)
     code = _zip(DEMO_HANDLER)
     try:
         function_arn = lam.get_function(FunctionName=FUNCTION)["Configuration"]["FunctionArn"]

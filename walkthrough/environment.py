@@ -32,6 +32,10 @@ def describe_target(settings: Settings) -> dict[str, Any]:
     }
     if settings.is_local:
         info["note"] = "local emulator: fake credentials, nothing leaves this machine"
+    else:
+        info["tags"] = ", ".join(f"{k}={v}" for k, v in settings.tags.items())
+        info["note"] = ("your AWS account: creating needs confirm=True; `python -m walkthrough plan --target aws` "
+                        "lists what is created and what it costs, `python -m walkthrough down --target aws` removes it")
     return info
 
 

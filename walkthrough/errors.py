@@ -7,6 +7,8 @@ fix, and ``explain`` turns the common low-level failures into one.
 
 from __future__ import annotations
 
+import re
+
 from botocore.exceptions import (
     ClientError,
     EndpointConnectionError,
@@ -48,5 +50,55 @@ def explain(exc: BaseException, endpoint: str | None = None) -> WalkthroughError
         code = error.get("Code", "Error")
         if code in {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException"}:
             return WalkthroughError(f"AWS refused the credentials ({code}): refresh them, e.g. `aws sso login`.")
+        missing = missing_resource(exc)
+        if missing is not None:
+            return _lost_state(*missing)
         return None
     return None
+
+
+RERUN = "Run the notebooks again from 00_setup (or `python -m walkthrough run`)."
+_DYNAMODB_ITEM_OPERATIONS = {
+    "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem",
+    "TransactGetItems", "TransactWriteItems", "DescribeTable", "UpdateTable", "DeleteTable",
+}
+
+
+def missing_resource(exc: ClientError) -> tuple[str, str | None] | None:
+    """(kind, name) of the bucket, table, function, role or log group a not-found error names, else None."""
+    error = exc.response.get("Error", {})
+    code, message = error.get("Code", ""), str(error.get("Message") or error.get("message") or "")
+    if code == "NoSuchBucket":
+        return "bucket", error.get("BucketName") or None
+    if code == "NoSuchEntity":
+        found = re.search(r"[Rr]ole (?:with name )?(\S+?)\.? (?:not found|cannot be found)", message)
+        return "role", found.group(1) if found else None
+    if code != "ResourceNotFoundException":
+        return None
+    if "Function not found" in message:
+        found = re.search(r"function:([^:\s]+)", message)
+        return "function", found.group(1) if found else None
+    if "log group" in message.lower():
+        return "log group", None
+    found = re.search(r"Table: (\S+) not found", message)
+    if found or exc.operation_name in _DYNAMODB_ITEM_OPERATIONS or "Requested resource not found" in message:
+        return "table", found.group(1) if found else None
+    return None
+
+
+def _lost_state(kind: str, name: str | None) -> WalkthroughError | None:
+    """The one-line story of a resource the local emulator no longer has (None unless an emulator was used)."""
+    from walkthrough import aws  # here: aws imports config, which imports this module
+
+    restarted = aws.emulator_restarted()
+    if restarted is None:
+        return None  # not the local emulator (or one we cannot see): keep the original error
+    what = f"{kind} '{name}'" if name else f"such {kind}"
+    if restarted:
+        return WalkthroughError(
+            f"The emulator has no {what}: its state lives in memory and was lost when it stopped or restarted. {RERUN}"
+        )
+    return WalkthroughError(
+        f"The emulator has no {what}: it was deleted (99_cleanup, `python -m walkthrough down`) or lost when the "
+        f"emulator last restarted (its state lives in memory). {RERUN}"
+    )

@@ -4,6 +4,10 @@ Create or update, then wait until Lambda says the function is ready: a new
 function is ``Pending`` before ``Active``, and an update is ``InProgress``
 before ``Successful``. The "Test" step invokes it with a sample S3 put event,
 as the console's Test button does.
+
+On AWS a role created seconds ago is not yet usable by Lambda ("The role
+defined for the function cannot be assumed by Lambda"): creating the function
+is retried with backoff, for up to two minutes, saying why on each retry.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
+
+from botocore.exceptions import ClientError
 
 from walkthrough import aws
 from walkthrough.config import Settings
@@ -26,6 +32,61 @@ HANDLER = "lambda_function.lambda_handler"
 #: 1024 MB processes a 12 MP photo in well under a second; 60 s covers a 48 MP one.
 MEMORY_MB = 1024
 TIMEOUT_S = 60
+#: The function's CPU architecture (Lambda's default); a built Pillow layer matches it.
+ARCHITECTURE = "x86_64"
+#: What Lambda answers while a new role has not propagated through IAM yet.
+ROLE_NOT_READY = "cannot be assumed by Lambda"
+ROLE_WAIT_S = 120.0
+_sleep = time.sleep  # tests replace it
+
+
+def _role_not_ready(exc: ClientError) -> bool:
+    error = exc.response.get("Error", {})
+    return error.get("Code") == "InvalidParameterValueException" and ROLE_NOT_READY in error.get("Message", "")
+
+
+def _layer_missing(exc: ClientError, layers: list[str]) -> bool:
+    message = exc.response.get("Error", {}).get("Message", "")
+    return any(arn in message for arn in layers) or "LayerVersion does not exist" in message or "Layer version" in message
+
+
+def retry_while_role_propagates(call: Any, role_arn: str, timeout_s: float = ROLE_WAIT_S, notify: Any = None) -> Any:
+    """``call()``, retried with backoff while Lambda cannot assume the new role yet (IAM is eventually consistent).
+
+    Only that one ``InvalidParameterValueException`` is retried; any other error
+    is raised at once. Each retry prints one line saying why; after
+    ``timeout_s`` seconds of waiting it gives up with a ``WalkthroughError``.
+    """
+    notify = notify or (lambda text: print(text, flush=True))
+    waited, delay, attempt = 0.0, 2.0, 0
+    while True:
+        try:
+            return call()
+        except ClientError as exc:
+            if not _role_not_ready(exc):
+                raise
+            if waited >= timeout_s:
+                raise WalkthroughError(
+                    f"Lambda still cannot assume {role_arn} after {timeout_s:.0f} s: check that its trust policy "
+                    "allows lambda.amazonaws.com (notebook 03), then run this step again."
+                ) from None
+            attempt += 1
+            pause = min(delay, timeout_s - waited)
+            notify(f"The role is not usable by Lambda yet (a new IAM role takes a few seconds to propagate); "
+                   f"retry {attempt} in {pause:.0f} s ({waited:.0f}/{timeout_s:.0f} s waited).")
+            _sleep(pause)
+            waited += pause
+            delay = min(delay * 2, 20.0)
+
+
+def _explain_layer(exc: ClientError, layer_arn: str) -> None:
+    """A missing layer version (Klayers deletes old ones) becomes a one-line error naming the way out."""
+    if exc.response.get("Error", {}).get("Code") in ("InvalidParameterValueException", "ResourceNotFoundException", "AccessDeniedException") \
+            and _layer_missing(exc, [layer_arn]):
+        raise WalkthroughError(
+            f"Lambda refused the layer {layer_arn} ({exc.response['Error'].get('Message', '')}): Klayers deletes old "
+            "versions; use pillow_layer='klayers' (the current one) or 'build' (your own)."
+        ) from None
 
 
 def build_function_zip() -> bytes:
@@ -78,8 +139,15 @@ def deploy_function(
     try:
         current = lam.get_function(FunctionName=settings.function_name)["Configuration"]
     except lam.exceptions.ResourceNotFoundException:
-        lam.create_function(FunctionName=settings.function_name, Code={"ZipFile": code}, Publish=False,
-                            Tags={"project": "walkthrough"}, **config)
+        try:
+            retry_while_role_propagates(
+                lambda: lam.create_function(FunctionName=settings.function_name, Code={"ZipFile": code}, Publish=False,
+                                            Architectures=[ARCHITECTURE], Tags=settings.tags, **config),
+                role_arn,
+            )
+        except ClientError as exc:
+            _explain_layer(exc, layer_arn)
+            raise
         lam.get_waiter("function_active_v2").wait(FunctionName=settings.function_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
         return {"status": "created", **describe_function(settings)}
     changes = []
@@ -98,7 +166,15 @@ def deploy_function(
         "Environment": current.get("Environment", {}).get("Variables", {}),
     }
     if have != wanted:
-        lam.update_function_configuration(FunctionName=settings.function_name, **{k: v for k, v in config.items() if k != "Description"})
+        try:
+            retry_while_role_propagates(
+                lambda: lam.update_function_configuration(
+                    FunctionName=settings.function_name, **{k: v for k, v in config.items() if k != "Description"}),
+                role_arn,
+            )
+        except ClientError as exc:
+            _explain_layer(exc, layer_arn)
+            raise
         lam.get_waiter("function_updated_v2").wait(FunctionName=settings.function_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
         changes.append("configuration")
     return {"status": f"updated ({', '.join(changes)})" if changes else "unchanged", **describe_function(settings)}

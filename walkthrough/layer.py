@@ -1,24 +1,46 @@
 """The Pillow layer: Lambda's Python runtime has boto3 but not Pillow.
 
-The document attaches Klayers' public Pillow layer by ARN. Locally, the
-walkthrough builds a layer from the Pillow installed in this environment (its
-``PIL`` package and the libraries its wheel vendors) and publishes it to the
-emulator, so the function imports exactly the Pillow the tests ran with.
+Four ways to give the function Pillow, chosen by the step-4 parameter ``pillow_layer``:
+
+- ``"local"`` (the default on the emulator): a layer built from the Pillow
+  installed in this environment (its ``PIL`` package and the libraries its
+  wheel vendors), published to the emulator, so the function imports exactly
+  the Pillow the tests ran with;
+- ``"document"``: the document's Klayers ARN (``Klayers-p312-Pillow:6``) as
+  written. Klayers deletes old versions, so on AWS it may be gone;
+- ``"klayers"`` (the default on AWS): Klayers' *current* Pillow ARN for the
+  region, looked up from its published list (the document's ARN, with a
+  warning, when the list cannot be reached);
+- ``"build"``: a layer the walkthrough builds from Pillow's manylinux wheel
+  for Python 3.12 and the function's architecture, published to your account
+  (independent of Klayers).
+
+The emulator serves Klayers' Pillow ARNs too (with this environment's Pillow
+inside), so ``"document"`` and ``"klayers"`` work there exactly as written.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
-from pathlib import Path
+import sys
 from typing import Any
 
-from walkthrough import aws
+from walkthrough import aws, klayers
 from walkthrough.config import Settings
-from walkthrough.packaging import code_sha256, deterministic_zip, tree_entries
+from walkthrough.errors import WalkthroughError
+from walkthrough.packaging import build_local_pillow_zip, build_pillow_layer_zip, code_sha256, wheel_tags
+
+__all__ = [
+    "CHOICES", "DOCUMENT_LAYER", "KLAYERS_ACCOUNT", "LAYER_NAME", "build_local_pillow_zip", "default_choice",
+    "document_layer_arn", "pillow_layer", "publish_built_pillow_layer", "publish_local_pillow_layer",
+]
 
 LAYER_NAME = "Pillow"
-KLAYERS_ACCOUNT = "770693421928"
+KLAYERS_ACCOUNT = klayers.ACCOUNT
 DOCUMENT_LAYER = "Klayers-p312-Pillow:6"
+CHOICES = ("local", "document", "klayers", "build")
+#: The function's architecture (Lambda's default); a built layer must match it.
+ARCHITECTURE = "x86_64"
 
 
 def document_layer_arn(region: str) -> str:
@@ -27,36 +49,69 @@ def document_layer_arn(region: str) -> str:
     return f"arn:aws:lambda:{region}:{KLAYERS_ACCOUNT}:layer:{name}:{version}"
 
 
-def build_local_pillow_zip() -> bytes:
-    """A layer zip of the installed Pillow: ``python/PIL/...``, its vendored libs and metadata."""
-    import PIL
+def default_choice(settings: Settings) -> str:
+    """``"local"`` on the emulator, ``"klayers"`` on AWS."""
+    return "local" if settings.is_local else "klayers"
 
-    site = Path(PIL.__file__).resolve().parent.parent
-    entries = tree_entries(site / "PIL", "python/PIL")
-    distribution = importlib.metadata.distribution("pillow")
-    for extra in site.glob("pillow.libs"):  # manylinux wheels load these via $ORIGIN/../pillow.libs
-        entries += tree_entries(extra, "python/pillow.libs")
-    dist_info = Path(str(distribution._path))  # type: ignore[attr-defined]
-    entries += tree_entries(dist_info, f"python/{dist_info.name}")
-    return deterministic_zip(entries)
+
+def _publish(settings: Settings, content: bytes, description: str, version: str, architecture: str | None = None) -> dict[str, Any]:
+    """Publish ``content`` as the next version of the Pillow layer, unless a version already has these bytes."""
+    lam = aws.client(settings, "lambda")
+    sha = code_sha256(content)
+    row = {"layer": LAYER_NAME, "pillow": version, "size_mb": round(len(content) / 1e6, 1)}
+    for existing in lam.list_layer_versions(LayerName=LAYER_NAME).get("LayerVersions", []):
+        details = lam.get_layer_version(LayerName=LAYER_NAME, VersionNumber=existing["Version"])
+        if details["Content"]["CodeSha256"] == sha:
+            return {**row, "arn": existing["LayerVersionArn"], "status": "exists"}
+    extra: dict[str, Any] = {"CompatibleArchitectures": [architecture]} if architecture else {}
+    published = lam.publish_layer_version(
+        LayerName=LAYER_NAME, Description=description, Content={"ZipFile": content},
+        CompatibleRuntimes=[settings.runtime], **extra,
+    )
+    return {**row, "arn": published["LayerVersionArn"], "status": "created"}
 
 
 def publish_local_pillow_layer(settings: Settings) -> dict[str, Any]:
     """Publish the local Pillow layer unless the latest version already has the same content."""
-    lam = aws.client(settings, "lambda")
-    content = build_local_pillow_zip()
-    sha = code_sha256(content)
     version = importlib.metadata.version("pillow")
-    for existing in lam.list_layer_versions(LayerName=LAYER_NAME).get("LayerVersions", []):
-        details = lam.get_layer_version(LayerName=LAYER_NAME, VersionNumber=existing["Version"])
-        if details["Content"]["CodeSha256"] == sha:
-            return {"layer": LAYER_NAME, "arn": existing["LayerVersionArn"], "status": "exists", "pillow": version,
-                    "size_mb": round(len(content) / 1e6, 1)}
-    published = lam.publish_layer_version(
-        LayerName=LAYER_NAME,
-        Description=f"Pillow {version} from the walkthrough's environment",
-        Content={"ZipFile": content},
-        CompatibleRuntimes=[settings.runtime],
-    )
-    return {"layer": LAYER_NAME, "arn": published["LayerVersionArn"], "status": "created", "pillow": version,
-            "size_mb": round(len(content) / 1e6, 1)}
+    return _publish(settings, build_local_pillow_zip(), f"Pillow {version} from the walkthrough's environment", version)
+
+
+def publish_built_pillow_layer(settings: Settings, architecture: str = ARCHITECTURE) -> dict[str, Any]:
+    """Build Pillow's manylinux wheel for Python 3.12 into a layer and publish it (needs the package index)."""
+    if settings.is_local and sys.version_info[:2] != (3, 12):
+        raise WalkthroughError(
+            f"pillow_layer='build' makes a layer for Python 3.12, but the emulator runs functions with this Python "
+            f"{sys.version_info.major}.{sys.version_info.minor}: use pillow_layer='local' on the emulator."
+        )
+    try:
+        content, wheel = build_pillow_layer_zip(architecture)
+    except RuntimeError as exc:
+        raise WalkthroughError(f"Could not build the Pillow layer ({exc}); use pillow_layer='klayers' instead.") from None
+    version = wheel.name.split("-")[1]
+    row = _publish(settings, content, f"Pillow {version} ({wheel_tags(wheel)[2]}) built by the walkthrough",
+                   version, architecture)
+    return {**row, "wheel": wheel.name}
+
+
+def pillow_layer(settings: Settings, choice: str | None = None) -> dict[str, Any]:
+    """The Pillow layer for the function, by ``choice`` (see the module's docstring); a row with its ARN."""
+    choice = (choice or default_choice(settings)).strip().lower()
+    if choice not in CHOICES:
+        raise WalkthroughError(f"Unknown pillow_layer {choice!r}: use one of {', '.join(repr(c) for c in CHOICES)}.")
+    if choice == "local":
+        if not settings.is_local:
+            raise WalkthroughError(
+                "pillow_layer='local' packs this machine's Pillow, which only suits the emulator: "
+                "on AWS use 'klayers' (the default), 'document' or 'build'."
+            )
+        return {"choice": choice, **publish_local_pillow_layer(settings)}
+    if choice == "build":
+        return {"choice": choice, **publish_built_pillow_layer(settings)}
+    document = document_layer_arn(settings.region)
+    if choice == "document":
+        return {"choice": choice, "layer": DOCUMENT_LAYER.split(":")[0], "arn": document, "status": "public (Klayers)"}
+    found = klayers.pillow_arn(settings.region, fallback=document)
+    status = "public (Klayers, current)" if found["source"] == "klayers" else "public (the document's: Klayers unreachable)"
+    return {"choice": choice, "layer": found["arn"].split(":")[-2], "arn": found["arn"], "status": status,
+            "pillow": found["version"] or "?"}

@@ -41,3 +41,99 @@ def tree_entries(root: Path, prefix: str) -> list[tuple[str, Path]]:
 def code_sha256(data: bytes) -> str:
     """Lambda's CodeSha256: base64 of the SHA-256 of the zip."""
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+# --------------------------------------------------------------------------- Pillow layers
+# Here rather than in layer.py because the emulator also builds this zip (to stand in for
+# Klayers' public layers) and must not import step modules; nothing here talks to AWS.
+
+#: Lambda's CPU architectures and the manylinux platforms whose wheels run there
+#: (python3.12 runs on Amazon Linux 2023, glibc 2.34: manylinux_2_28 and older fit).
+LAMBDA_PLATFORMS = {
+    "x86_64": ("manylinux2014_x86_64", "manylinux_2_28_x86_64"),
+    "arm64": ("manylinux2014_aarch64", "manylinux_2_28_aarch64"),
+}
+
+
+def build_local_pillow_zip() -> bytes:
+    """A layer zip of the installed Pillow: ``python/PIL/...``, its vendored libs and metadata."""
+    import importlib.metadata
+
+    import PIL
+
+    site = Path(PIL.__file__).resolve().parent.parent
+    entries = tree_entries(site / "PIL", "python/PIL")
+    distribution = importlib.metadata.distribution("pillow")
+    for extra in site.glob("pillow.libs"):  # manylinux wheels load these via $ORIGIN/../pillow.libs
+        entries += tree_entries(extra, "python/pillow.libs")
+    dist_info = Path(str(distribution._path))  # type: ignore[attr-defined]
+    entries += tree_entries(dist_info, f"python/{dist_info.name}")
+    return deterministic_zip(entries)
+
+
+def pillow_requirement() -> str:
+    """The Pillow a built layer holds: the version installed here, which the tests ran with."""
+    import importlib.metadata
+
+    return f"pillow=={importlib.metadata.version('pillow')}"
+
+
+def download_pillow_wheel(dest: Path, architecture: str = "x86_64", python_version: str = "3.12",
+                          requirement: str | None = None, timeout_s: float = 120.0) -> Path:
+    """``pip download`` Pillow's manylinux wheel for Lambda's Python and architecture into ``dest``.
+
+    Raises ``RuntimeError`` with pip's last line when it cannot (offline, no such wheel).
+    """
+    import subprocess
+    import sys
+
+    if architecture not in LAMBDA_PLATFORMS:
+        raise ValueError(f"unknown Lambda architecture {architecture!r}: use one of {', '.join(LAMBDA_PLATFORMS)}")
+    dest.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--disable-pip-version-check",
+               "--only-binary=:all:", "--implementation", "cp", "--python-version", python_version,
+               "--dest", str(dest)]
+    for platform in LAMBDA_PLATFORMS[architecture]:
+        command += ["--platform", platform]
+    command.append(requirement or pillow_requirement())
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+    wheels = sorted(dest.glob("pillow-*.whl"))
+    if result.returncode != 0 or not wheels:
+        last = (result.stderr.strip() or result.stdout.strip() or "no wheel downloaded").splitlines()[-1]
+        raise RuntimeError(f"pip download failed: {last}")
+    return wheels[-1]
+
+
+def wheel_tags(wheel: Path) -> tuple[str, str, str]:
+    """(python tag, abi tag, platform tag) from a wheel's file name."""
+    parts = wheel.name[: -len(".whl")].split("-")
+    return parts[-3], parts[-2], parts[-1]
+
+
+def layer_zip_from_wheel(wheel: Path) -> bytes:
+    """The wheel unpacked under ``python/`` (where Lambda puts layers on ``sys.path``), zipped reproducibly."""
+    import tempfile
+    import zipfile
+
+    with tempfile.TemporaryDirectory(prefix="pillow-layer-") as tmp:
+        root = Path(tmp) / "python"
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(root)
+        return deterministic_zip(tree_entries(root, "python"))
+
+
+def build_pillow_layer_zip(architecture: str = "x86_64", python_version: str = "3.12",
+                           cache_dir: Path | None = None) -> tuple[bytes, Path]:
+    """A Pillow layer for Lambda built from Pillow's manylinux wheel; (zip bytes, the wheel used).
+
+    The wheel is cached in ``cache_dir`` (default: the walkthrough's cache
+    folder), so building again needs no download.
+    """
+    if cache_dir is None:
+        base = os.environ.get("WALKTHROUGH_STATE_DIR") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "walkthrough")
+        cache_dir = Path(base) / "wheels" / f"cp{python_version.replace('.', '')}-{architecture}"
+    version = pillow_requirement().split("==", 1)[1]
+    cached = [w for w in sorted(cache_dir.glob(f"pillow-{version}-*.whl"))] if cache_dir.exists() else []
+    wheel = cached[-1] if cached else download_pillow_wheel(cache_dir, architecture, python_version)
+    return layer_zip_from_wheel(wheel), wheel

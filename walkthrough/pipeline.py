@@ -48,9 +48,13 @@ def upload(settings: Settings, path: str | Path, key: str | None = None) -> Uplo
     return Upload(key, len(body), response["ETag"].strip('"'), started, before.get("timestamp") if before else None)
 
 
-def metadata_item(settings: Settings, key: str) -> dict[str, Any] | None:
-    """The ImageMetadata item for ``key`` as plain Python values, or None."""
-    response = aws.client(settings, "dynamodb").get_item(
+def metadata_item(settings: Settings, key: str, dynamodb: Any = None) -> dict[str, Any] | None:
+    """The ImageMetadata item for ``key`` as plain Python values, or None.
+
+    Polling loops pass their ``dynamodb`` client: resolving it costs a look
+    at the emulator on every call (``aws.client``), more than the read itself.
+    """
+    response = (dynamodb or aws.client(settings, "dynamodb")).get_item(
         TableName=settings.table_name, Key={"filename": {"S": key}}, ConsistentRead=True
     )
     item = response.get("Item")
@@ -68,8 +72,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _recorded(settings: Settings, item_upload: Upload) -> dict[str, Any] | None:
-    item = metadata_item(settings, item_upload.key)
+def _recorded(settings: Settings, item_upload: Upload, dynamodb: Any = None) -> dict[str, Any] | None:
+    item = metadata_item(settings, item_upload.key, dynamodb)
     if (
         item
         and item.get("status") in ("processed", "failed")
@@ -83,9 +87,10 @@ def _recorded(settings: Settings, item_upload: Upload) -> dict[str, Any] | None:
 def wait_for_result(settings: Settings, item_upload: Upload, timeout_s: float = 60.0, progress: bool = True) -> dict[str, Any]:
     """Wait until the function has recorded this upload; returns the item plus the latency."""
     bar = tqdm(total=round(timeout_s), desc=f"waiting for {item_upload.key}", unit="s", disable=not progress, leave=False)
+    dynamodb = aws.client(settings, "dynamodb")
     try:
         while True:
-            item = _recorded(settings, item_upload)
+            item = _recorded(settings, item_upload, dynamodb)
             elapsed = time.monotonic() - item_upload.started
             if item:
                 return {**item, "latency_s": round(elapsed, 3)}
@@ -129,10 +134,11 @@ def process_batch(settings: Settings, paths: Iterable[str | Path], timeout_s: fl
     rows = []
     deadline = time.monotonic() + timeout_s
     pending = {u.key: u for u in uploads}
+    dynamodb = aws.client(settings, "dynamodb")
     with tqdm(total=len(uploads), desc="processing batch", unit="image") as bar:
         while pending:
             for key, item_upload in list(pending.items()):
-                item = _recorded(settings, item_upload)
+                item = _recorded(settings, item_upload, dynamodb)
                 if item:
                     rows.append({
                         "file": key, "status": item["status"], "latency_s": round(time.monotonic() - item_upload.started, 3),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from walkthrough import buckets, cdn, iam, lambda_fn, layer, pipeline, table, trigger
+from walkthrough import aws, buckets, cdn, iam, lambda_fn, layer, pipeline, table, trigger
 from walkthrough.config import Settings
 from walkthrough.show import Table
 
@@ -24,9 +24,21 @@ STEPS = {
 }
 
 
-def pillow_layer_arn(settings: Settings) -> str:
-    """The Pillow layer the function uses: published from this environment on the emulator."""
-    return layer.publish_local_pillow_layer(settings)["arn"]
+def pillow_layer_arn(settings: Settings, choice: str | None = None) -> str:
+    """The Pillow layer for the function: the one it already has, unless ``choice`` asks for another.
+
+    A notebook opened after step 4 keeps whatever layer step 4 chose (``pillow_layer``);
+    without a function yet it takes the target's default (``layer.default_choice``).
+    """
+    if choice is None:
+        lam = aws.client(settings, "lambda")
+        try:
+            current = lambda_fn.describe_function(settings)["layers"]
+        except lam.exceptions.ResourceNotFoundException:
+            current = []
+        if current:
+            return current[0]
+    return layer.pillow_layer(settings, choice)["arn"]
 
 
 def ensure_before(
@@ -35,8 +47,13 @@ def ensure_before(
     policy: str = "least-privilege",
     max_dimension: int = 400,
     access: str = "oac",
+    pillow_layer: str | None = None,
 ) -> Table:
-    """Run steps 1 .. step-1 idempotently; one row per step with what happened."""
+    """Run steps 1 .. step-1 idempotently; one row per step with what happened.
+
+    On AWS, creating needs confirmation (``confirm=True``); the clients ask
+    ``safety.require_confirmation`` before the first resource is created.
+    """
     rows: list[dict[str, Any]] = []
 
     def row(number: int, status: str, detail: str) -> None:
@@ -52,7 +69,7 @@ def ensure_before(
         row(3, role["status"], f"{settings.role_name} ({policy})")
     if step > 4:
         role_arn = iam.describe_role(settings)["arn"]
-        function = lambda_fn.deploy_function(settings, role_arn, pillow_layer_arn(settings), MAX_DIMENSION=str(max_dimension))
+        function = lambda_fn.deploy_function(settings, role_arn, pillow_layer_arn(settings, pillow_layer), MAX_DIMENSION=str(max_dimension))
         row(4, function["status"], settings.function_name)
     if step > 5:
         permission = trigger.allow_s3_to_invoke(settings)["status"]
@@ -60,6 +77,7 @@ def ensure_before(
         row(5, notification if permission == notification else f"{permission}/{notification}", f"{settings.raw_bucket} → {settings.function_name}")
     if step > 6:
         setup = cdn.setup_cdn(settings, access)
+        cdn.wait_deployed(settings, setup["distribution"]["id"])  # minutes on AWS after a creation; at once locally
         row(6, setup["distribution"]["status"], f"{access.upper()}, {setup['distribution']['domain']}")
     if step > 7:
         item = pipeline.metadata_item(settings, pipeline.SAMPLE_PHOTO.name)

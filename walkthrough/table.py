@@ -26,7 +26,7 @@ def create_table(settings: Settings) -> dict[str, Any]:
             AttributeDefinitions=[{"AttributeName": PARTITION_KEY, "AttributeType": "S"}],
             KeySchema=[{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}],
             BillingMode="PAY_PER_REQUEST",
-            Tags=[{"Key": "project", "Value": "walkthrough"}],
+            Tags=settings.tag_list(),
         )
         status = "created"
     dynamodb.get_waiter("table_exists").wait(TableName=settings.table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})

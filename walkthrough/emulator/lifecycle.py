@@ -105,7 +105,11 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # a zombie has exited; only its parent (maybe another process) has not collected it yet
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _read_state(port: int) -> EmulatorInfo | None:
@@ -129,8 +133,13 @@ def status(port: int) -> EmulatorInfo | None:
     return None
 
 
-def start(port: int, concurrency: int | None = None) -> EmulatorInfo:
-    """Start the emulator in the background, or return the one already running on ``port``."""
+def start(port: int, concurrency: int | None = None, retry_delays: str | None = None, iam: str | None = None) -> EmulatorInfo:
+    """Start the emulator in the background, or return the one already running on ``port``.
+
+    ``concurrency``, ``retry_delays`` ("1,2") and ``iam`` ("enforce", "strict",
+    "off") override ``WALKTHROUGH_EMULATOR_CONCURRENCY``, ``…_RETRY_DELAYS`` and
+    ``…_IAM`` for a new emulator; a running one keeps its settings.
+    """
     with _port_lock(port):
         running = status(port)
         if running:
@@ -144,6 +153,10 @@ def start(port: int, concurrency: int | None = None) -> EmulatorInfo:
         env = dict(os.environ)
         if concurrency:
             env["WALKTHROUGH_EMULATOR_CONCURRENCY"] = str(concurrency)
+        if retry_delays:
+            env["WALKTHROUGH_EMULATOR_RETRY_DELAYS"] = retry_delays
+        if iam:
+            env["WALKTHROUGH_EMULATOR_IAM"] = iam
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "walkthrough.emulator.server", "--port", str(port)],

@@ -194,6 +194,8 @@ def install(run_now: Callable[[Any, Any], InvocationResult], run_later: AsyncInv
     lambda_models.LambdaFunction.invoke = invoke  # type: ignore[method-assign]
     s3_notifications._invoke_awslambda = s3_invoke  # type: ignore[attr-defined]
     keep_origin_access()
+    serve_public_layers()  # issue 6: Klayers' Pillow ARNs work on the emulator
+    disable_moto_authorization()  # issue 7: function calls are authorized by roles.py, nothing else
 
 
 def keep_origin_access() -> None:
@@ -497,3 +499,235 @@ def object_public_read(bucket_name: str, key: str) -> bool | None:
     if not isinstance(found, s3_models.FakeKey):
         return None
     return bool(getattr(found.acl, "public_read", False))
+
+
+# =========================================================================== public Klayers layers
+# (issue 6 — "Real AWS": the document's layer ARN works on the emulator as written)
+#
+# The document attaches Klayers' public Pillow layer by ARN, in Klayers' account.
+# moto looks a layer version up by name and version in the caller's own account,
+# so ``create_function`` with that ARN fails ("One or more LayerVersion does not
+# exist"). ``LambdaBackend.layers_versions_by_arn`` (used by
+# ``LambdaFunction._get_layers_data`` when a function is created or updated, and
+# by ``code_of`` above) is wrapped: an ARN of Klayers' Python 3.12 Pillow layer,
+# any version and region, resolves to a stand-in version holding this
+# environment's Pillow (the same zip as ``layer.build_local_pillow_zip()``).
+
+import functools as _functools  # noqa: E402
+import re as _re  # noqa: E402
+
+KLAYERS_ACCOUNT = "770693421928"
+#: Klayers' Python 3.12 Pillow layer, any region and version (Klayers has spelt it Pillow and pillow).
+PUBLIC_PILLOW_LAYER = _re.compile(r"^arn:aws:lambda:([a-z0-9-]+):770693421928:layer:(Klayers-p312-pillow):(\d+)$", _re.IGNORECASE)
+
+INTERNALS += [  # noqa: F405 - appended to the list above
+    (lambda_models.LambdaBackend, "layers_versions_by_arn", "resolves public Klayers Pillow ARNs (wrapped)"),
+    (lambda_models.LambdaFunction, "_get_layers_data", "validates a function's layers through layers_versions_by_arn"),
+]
+
+
+@dataclass(frozen=True)
+class PublicLayerVersion:
+    """What moto reads from a layer version (``arn``, ``code_size``, ``code_bytes``), for a public layer."""
+
+    arn: str
+    version: int
+    code_bytes: bytes
+
+    @property
+    def code_size(self) -> int:
+        return len(self.code_bytes)
+
+    @property
+    def code_sha_256(self) -> str:
+        from walkthrough.packaging import code_sha256
+
+        return code_sha256(self.code_bytes)
+
+
+@_functools.lru_cache(maxsize=1)
+def _local_pillow_zip() -> bytes:
+    from walkthrough.packaging import build_local_pillow_zip  # no AWS imports: safe in the emulator
+
+    return build_local_pillow_zip()
+
+
+def public_layer_version(arn: str) -> PublicLayerVersion | None:
+    """The stand-in for a public Klayers Pillow layer version, or None for any other ARN."""
+    match = PUBLIC_PILLOW_LAYER.match(arn or "")
+    if match is None:
+        return None
+    return PublicLayerVersion(arn=arn, version=int(match.group(3)), code_bytes=_local_pillow_zip())
+
+
+def serve_public_layers() -> None:
+    """Wrap ``LambdaBackend.layers_versions_by_arn`` so Klayers' Pillow ARNs resolve (idempotent)."""
+    original = lambda_models.LambdaBackend.layers_versions_by_arn
+    if getattr(original, "_walkthrough", False):
+        return
+    params = list(inspect.signature(original).parameters)
+    if params[:2] != ["self", "layer_version_arn"]:
+        raise RuntimeError(f"moto internals changed: LambdaBackend.layers_versions_by_arn{params} (expected self, layer_version_arn)")
+
+    def layers_versions_by_arn(self: Any, layer_version_arn: str) -> Any:
+        found = original(self, layer_version_arn)
+        return found if found is not None else public_layer_version(layer_version_arn)
+
+    layers_versions_by_arn._walkthrough = True  # type: ignore[attr-defined]
+    lambda_models.LambdaBackend.layers_versions_by_arn = layers_versions_by_arn  # type: ignore[method-assign]
+
+
+# =========================================================================== function roles and asynchronous settings
+# (issue 7 — "Evidence under load, faults and least privilege")
+#
+# 1. A function runs with temporary credentials of its execution role. They are
+#    minted directly in moto's STS backend (``STSBackend.assume_role``): calling
+#    sts:AssumeRole as a user on a role trusted only by lambda.amazonaws.com
+#    crashes moto's trust check. moto maps the minted key to the role's account
+#    (``iam_backends[...].access_keys``) and GetCallerIdentity answers with the
+#    assumed-role ARN, as on Lambda.
+# 2. The role's permission policies (inline and attached, AWS managed included)
+#    are read as plain documents; ``roles.py`` evaluates them. moto's own IAM
+#    authorization stays off (``INITIAL_NO_AUTH_ACTION_COUNT`` infinite): it
+#    would check the tutorial's fake ``testing`` keys too, and it evaluates
+#    DynamoDB and CloudWatch Logs calls against resource "*", so a policy scoped
+#    to a table or a log group could never allow anything.
+# 3. A function's asynchronous settings: ``event_invoke_config`` (the list moto
+#    appends to on every Put; the last one is the current configuration) and
+#    ``reserved_concurrency``.
+
+from datetime import timezone as _timezone  # noqa: E402
+
+from moto import settings as _moto_settings  # noqa: E402
+from moto.iam import models as _iam_models  # noqa: E402
+from moto.sts import models as _sts_models  # noqa: E402
+
+INTERNALS += [  # noqa: F405 - appended to the list above
+    (_sts_models, "sts_backends", "mints a function's execution-role credentials"),
+    (_sts_models.STSBackend, "assume_role", "mints a function's execution-role credentials"),
+    (_iam_models, "iam_backends", "reads a function role's permission policies"),
+    (_iam_models.IAMBackend, "get_role_by_arn", "finds a function's execution role"),
+    (lambda_models, "EventInvokeConfig", "a function's retry attempts, event age and destinations"),
+    (_moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", "keeps moto's own IAM authorization off"),
+]
+#: Attributes read from moto's Role, a managed policy's versions, an assumed role and a function.
+ROLE_ATTRIBUTES = ("arn", "policies", "managed_policies")
+POLICY_VERSION_ATTRIBUTES = ("is_default", "document")
+ASSUMED_ROLE_ATTRIBUTES = ("access_key_id", "secret_access_key", "session_token", "expiration", "arn")
+ASYNC_FUNCTION_ATTRIBUTES = ("event_invoke_config", "reserved_concurrency")
+DEFAULT_MAX_RETRY_ATTEMPTS = 2  # Lambda's defaults for asynchronous invocations
+DEFAULT_MAX_EVENT_AGE_S = 21600
+
+
+@dataclass(frozen=True)
+class RoleCredentials:
+    """Temporary credentials of a role, as Lambda hands them to an execution environment."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expiration: float  # epoch seconds
+    caller_arn: str  # arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION
+
+
+@dataclass(frozen=True)
+class AsyncSettings:
+    """A function's asynchronous invocation configuration (PutFunctionEventInvokeConfig)."""
+
+    max_retry_attempts: int = DEFAULT_MAX_RETRY_ATTEMPTS
+    max_event_age_s: int = DEFAULT_MAX_EVENT_AGE_S
+    on_success: str | None = None  # destination ARN
+    on_failure: str | None = None
+    reserved_concurrency: int | None = None
+
+
+def _account_and_partition(arn: str) -> tuple[str, str]:
+    parts = arn.split(":")
+    if len(parts) < 5 or not parts[4]:
+        raise ValueError(f"not an ARN with an account: {arn!r}")
+    return parts[4], parts[1] or "aws"
+
+
+def mint_role_credentials(role_arn: str, session_name: str, region: str, duration_s: int = 43200) -> RoleCredentials:
+    """Temporary credentials for ``role_arn`` (any trust policy), made in moto's STS backend."""
+    account, partition = _account_and_partition(role_arn)
+    backend = _sts_models.sts_backends[account][partition]
+    assumed = backend.assume_role(
+        region_name=region, role_session_name=session_name[:64], role_arn=role_arn,
+        policy=None, duration=duration_s, external_id=None,
+    )
+    _require(assumed, ASSUMED_ROLE_ATTRIBUTES)
+    expiration = assumed.expiration
+    return RoleCredentials(
+        assumed.access_key_id, assumed.secret_access_key, assumed.session_token,
+        expiration.replace(tzinfo=expiration.tzinfo or _timezone.utc).timestamp(), assumed.arn,
+    )
+
+
+def role_policy_documents(role_arn: str) -> list[dict[str, Any]] | None:
+    """Every permission policy document of a role (inline, then attached), or None when the role is gone."""
+    account, partition = _account_and_partition(role_arn)
+    try:
+        role = _iam_models.iam_backends[account][partition].get_role_by_arn(role_arn)
+    except Exception:  # noqa: BLE001 - moto's NotFoundException: no such role
+        return None
+    _require(role, ROLE_ATTRIBUTES)
+    documents: list[dict[str, Any]] = []
+    for document in list(role.policies.values()):
+        documents.append(_policy_json(document))
+    for policy in list(role.managed_policies.values()):
+        for version in list(getattr(policy, "versions", [])):
+            _require(version, POLICY_VERSION_ATTRIBUTES)
+            if version.is_default:
+                documents.append(_policy_json(version.document))
+    return documents
+
+
+def _policy_json(document: Any) -> dict[str, Any]:
+    if isinstance(document, dict):
+        return document
+    from urllib.parse import unquote
+
+    text = str(document)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return json.loads(unquote(text))  # documents can arrive URL-encoded
+
+
+def async_settings_of(function: Any) -> AsyncSettings:
+    """The function's retry attempts, maximum event age, destinations and reserved concurrency."""
+    _require(function, ASYNC_FUNCTION_ATTRIBUTES)
+    configs = list(function.event_invoke_config or [])
+    config = dict(getattr(configs[-1], "config", {}) or {}) if configs else {}
+    destinations = config.get("DestinationConfig") or {}
+    reserved = function.reserved_concurrency
+    return AsyncSettings(
+        max_retry_attempts=int(config.get("MaximumRetryAttempts", DEFAULT_MAX_RETRY_ATTEMPTS)),
+        max_event_age_s=int(config.get("MaximumEventAgeInSeconds", DEFAULT_MAX_EVENT_AGE_S)),
+        on_success=(destinations.get("OnSuccess") or {}).get("Destination") or None,
+        on_failure=(destinations.get("OnFailure") or {}).get("Destination") or None,
+        reserved_concurrency=None if reserved in (None, "") else int(reserved),
+    )
+
+
+def check_role_internals(function: Any | None = None) -> list[str]:
+    """The instance attributes this block reads, checked on a live function and a freshly minted credential."""
+    problems = []
+    if function is not None:
+        problems += [f"LambdaFunction.{a} (asynchronous settings)" for a in ASYNC_FUNCTION_ATTRIBUTES if not hasattr(function, a)]
+        try:
+            role = _iam_models.iam_backends[function.account_id]["aws"].get_role_by_arn(function.role)
+            problems += [f"Role.{a}" for a in ROLE_ATTRIBUTES if not hasattr(role, a)]
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"IAMBackend.get_role_by_arn ({exc})")
+        try:
+            mint_role_credentials(function.role, function.function_name, function.region)
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"STSBackend.assume_role ({exc})")
+    return problems
+
+
+def disable_moto_authorization() -> None:
+    """Keep moto's own IAM authorization off: the emulator authorizes function calls itself (roles.py)."""
+    _moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")

@@ -12,6 +12,7 @@ Nothing here knows about moto: ``moto_hooks`` turns moto's functions into a
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import logging
@@ -28,7 +29,7 @@ import uuid
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 log = logging.getLogger("walkthrough.emulator.runtime")
 
@@ -137,14 +138,19 @@ def trace_id(depth: int) -> str:
 class Worker:
     """One execution environment: a warm Python process running one function version."""
 
-    def __init__(self, spec: FunctionSpec, code: FunctionCode, endpoint: str, credentials: dict[str, str]) -> None:
+    def __init__(
+        self, spec: FunctionSpec, code: FunctionCode, endpoint: str, credentials: dict[str, str], opt_root: str | None = None
+    ) -> None:
+        """``opt_root``: an already unpacked ``/opt`` (the pool's cache of a single layer) instead of unpacking the layers here."""
         self.spec = spec
         self.folder = tempfile.mkdtemp(prefix=f"lambda-{spec.name}-")
-        task_root, opt_root = os.path.join(self.folder, "task"), os.path.join(self.folder, "opt")
+        task_root = os.path.join(self.folder, "task")
         _unzip(code.code_zip, task_root)
-        os.makedirs(opt_root, exist_ok=True)
-        for layer in code.layer_zips:  # later layers override earlier ones, as on Lambda
-            _unzip(layer, opt_root)
+        if opt_root is None:
+            opt_root = os.path.join(self.folder, "opt")
+            os.makedirs(opt_root, exist_ok=True)
+            for layer in code.layer_zips:  # later layers override earlier ones, as on Lambda
+                _unzip(layer, opt_root)
         now = datetime.now(timezone.utc)
         self.log_stream = f"{now:%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
         control_read, control_write = os.pipe()
@@ -208,12 +214,17 @@ class Worker:
         self._lines.put(None)
 
     def _drain_log(self, until_marker: str | None, wait_s: float) -> list[str]:
-        """Collect log lines; with a marker, until it arrives (or ``wait_s`` passes)."""
+        """Collect log lines: with a marker, until it arrives; without, until the pipe closes.
+
+        Either way for at most ``wait_s`` seconds; ``wait_s=0`` takes only what
+        is already there (no waiting: this runs before every invocation).
+        """
         lines: list[str] = []
         deadline = time.monotonic() + wait_s
         while True:
+            left = deadline - time.monotonic()
             try:
-                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()) if until_marker else 0.05)
+                line = self._lines.get(timeout=left) if left > 0 else self._lines.get_nowait()
             except queue.Empty:
                 return lines
             if line is None:
@@ -349,15 +360,53 @@ class Worker:
         return InvocationResult(request_id, ok, payload, all_lines, duration_ms, init_ms, max_memory_mb, error_type)
 
 
-class WorkerPool:
-    """Warm workers per function version, created on demand, replaced when the function changes."""
+Credentials = Mapping[str, str] | Callable[[FunctionSpec], Mapping[str, str]]
 
-    def __init__(self, endpoint: str, credentials: dict[str, str], sink: LogSink | None = None) -> None:
+
+@dataclass
+class FunctionStats:
+    """How often a function ran, and how many of its invocations ran at once at most."""
+
+    invocations: int = 0
+    running: int = 0
+    max_concurrent: int = 0
+    errors: int = 0
+
+
+class WorkerPool:
+    """Warm workers per function version, created on demand, replaced when the function changes.
+
+    ``credentials`` is either fixed environment variables or a function of the
+    spec that returns the ones of its execution role (called once per new
+    worker, as Lambda gives each execution environment its own). ``sink`` is
+    a ``LogSink`` or a function of the region that returns one. ``may_log``
+    says whether a worker's log stream is delivered (the role may write it).
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        credentials: Credentials,
+        sink: LogSink | Callable[[str], LogSink] | None = None,
+        may_log: Callable[[FunctionSpec, str], bool] | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.credentials = credentials
         self.sink = sink
+        self.may_log = may_log
         self._idle: dict[FunctionSpec, list[Worker]] = {}
         self._lock = threading.Lock()
+        self.stats: dict[str, FunctionStats] = {}  # by function ARN
+        self._layers: dict[str, str] = {}  # layer zip sha256 -> unpacked folder
+        self._layers_root: str | None = None
+        self._layers_lock = threading.Lock()
+        self.running = 0
+        self.max_concurrent = 0
+        self.invocations = 0
+
+    def _credentials(self, spec: FunctionSpec) -> dict[str, str]:
+        credentials = self.credentials(spec) if callable(self.credentials) else self.credentials
+        return dict(credentials)
 
     def _acquire(self, spec: FunctionSpec, load_code: Callable[[], FunctionCode]) -> Worker:
         with self._lock:
@@ -367,7 +416,30 @@ class WorkerPool:
             worker = warm.pop() if warm else None
         for old in retired:  # the code or configuration changed: those environments are gone
             old.close()
-        return worker or Worker(spec, load_code(), self.endpoint, self.credentials)
+        if worker is not None:
+            return worker
+        code = load_code()
+        return Worker(spec, code, self.endpoint, self._credentials(spec), self._unpacked_layer(code))
+
+    def _unpacked_layer(self, code: FunctionCode) -> str | None:
+        """A function with one layer shares that layer's unpacked folder (read-only, as /opt is on Lambda).
+
+        Unpacking the Pillow layer takes about 0.1 s, on every cold start
+        otherwise. Two or more layers are merged per worker, as before.
+        """
+        if len(code.layer_zips) != 1:
+            return None
+        digest = hashlib.sha256(code.layer_zips[0]).hexdigest()
+        with self._layers_lock:
+            folder = self._layers.get(digest)
+            if folder is None or not os.path.isdir(folder):
+                if self._layers_root is None:
+                    self._layers_root = tempfile.mkdtemp(prefix="lambda-layers-")
+                folder = os.path.join(self._layers_root, digest[:16])
+                shutil.rmtree(folder, ignore_errors=True)
+                _unzip(code.layer_zips[0], folder)
+                self._layers[digest] = folder
+            return folder
 
     def _release(self, worker: Worker) -> None:
         if not worker.alive:
@@ -375,6 +447,23 @@ class WorkerPool:
             return
         with self._lock:
             self._idle.setdefault(worker.spec, []).append(worker)
+
+    def _started(self, spec: FunctionSpec) -> None:
+        with self._lock:
+            stats = self.stats.setdefault(spec.arn, FunctionStats())
+            stats.invocations += 1
+            stats.running += 1
+            stats.max_concurrent = max(stats.max_concurrent, stats.running)
+            self.invocations += 1
+            self.running += 1
+            self.max_concurrent = max(self.max_concurrent, self.running)
+
+    def _ended(self, spec: FunctionSpec, ok: bool) -> None:
+        with self._lock:
+            stats = self.stats[spec.arn]
+            stats.running -= 1
+            stats.errors += 0 if ok else 1
+            self.running -= 1
 
     def invoke(
         self,
@@ -386,17 +475,30 @@ class WorkerPool:
     ) -> InvocationResult:
         """Invoke ``spec`` once on a warm or new worker, and log it to CloudWatch Logs."""
         request_id = request_id or str(uuid.uuid4())
-        worker = self._acquire(spec, load_code)
+        self._started(spec)
+        ok = False
         try:
-            result = worker.invoke(event, request_id, trace_id(depth), spec.arn)
-        finally:
-            self._release(worker)
-        if self.sink is not None:
+            worker = self._acquire(spec, load_code)
             try:
-                self.sink.write(spec.log_group, worker.log_stream, result.log_lines)
+                result = worker.invoke(event, request_id, trace_id(depth), spec.arn)
+            finally:
+                self._release(worker)
+            ok = result.ok
+        finally:
+            self._ended(spec, ok)
+        sink = self.sink(spec.region) if callable(self.sink) else self.sink
+        if sink is not None:
+            try:
+                if self.may_log is None or self.may_log(spec, worker.log_stream):
+                    sink.write(spec.log_group, worker.log_stream, result.log_lines)
             except Exception:  # the log is a courtesy; never fail the invocation for it
                 log.exception("could not write the log of %s", spec.name)
         return result
+
+    def function_stats(self, arn: str) -> FunctionStats:
+        with self._lock:
+            stats = self.stats.get(arn) or FunctionStats()
+            return FunctionStats(stats.invocations, stats.running, stats.max_concurrent, stats.errors)
 
     def workers(self) -> int:
         with self._lock:
@@ -408,3 +510,5 @@ class WorkerPool:
             self._idle.clear()
         for worker in everything:
             worker.close()
+        if self._layers_root is not None:
+            shutil.rmtree(self._layers_root, ignore_errors=True)
