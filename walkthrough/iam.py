@@ -72,7 +72,7 @@ def create_role(settings: Settings, policy: str = "least-privilege") -> dict[str
             RoleName=settings.role_name,
             AssumeRolePolicyDocument=json.dumps(TRUST_POLICY),
             Description="Runs ImageProcessingFunction (walkthrough tutorial)",
-            Tags=[{"Key": "project", "Value": "walkthrough"}],
+            Tags=settings.tag_list(),
         )["Role"]
         status = "created"
     attached = {p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=settings.role_name)["AttachedPolicies"]}

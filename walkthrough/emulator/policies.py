@@ -22,7 +22,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterable, Literal, Mapping
+from typing import Any, Callable, Iterable, Literal, Mapping
 
 Decision = Literal["Allow", "Deny", "ImplicitDeny"]
 
@@ -117,17 +117,22 @@ def _statement_applies(statement: Mapping[str, Any], request: Request) -> bool:
     return conditions_hold(statement.get("Condition") or {}, request.context)
 
 
-def evaluate(policy: Mapping[str, Any] | None, request: Request) -> Decision:
-    """The policy's decision for one request: explicit ``Deny`` wins, then ``Allow``, else implicit deny."""
+def decide(statements: Iterable[Any], applies: Callable[[Mapping[str, Any]], bool]) -> Decision:
+    """IAM's rule over the statements that apply: an explicit ``Deny`` wins, then ``Allow``, else implicit deny."""
     allowed = False
-    for statement in _as_list((policy or {}).get("Statement")):
-        if not isinstance(statement, dict) or not _statement_applies(statement, request):
+    for statement in statements:
+        if not isinstance(statement, dict) or not applies(statement):
             continue
         if statement.get("Effect") == "Deny":
             return "Deny"
         if statement.get("Effect") == "Allow":
             allowed = True
     return "Allow" if allowed else "ImplicitDeny"
+
+
+def evaluate(policy: Mapping[str, Any] | None, request: Request) -> Decision:
+    """A resource policy's decision for one request."""
+    return decide(_as_list((policy or {}).get("Statement")), lambda statement: _statement_applies(statement, request))
 
 
 def allows(policy: Mapping[str, Any] | None, request: Request) -> bool:

@@ -130,18 +130,10 @@ def _applies(statement: Mapping[str, Any], action: str, resource: str, context: 
 def evaluate(documents: Iterable[Mapping[str, Any]], check: Check, context: Mapping[str, Any] | None = None) -> Decision:
     """Identity-based policies' decision for one action on one resource (any of its spellings)."""
     context = context or {}
-    allowed = False
-    for document in documents:
-        for statement in _as_list(document.get("Statement")):
-            if not isinstance(statement, dict):
-                continue
-            if not any(_applies(statement, check.action, r, context) for r in (check.resource, *check.also)):
-                continue
-            if statement.get("Effect") == "Deny":
-                return "Deny"
-            if statement.get("Effect") == "Allow":
-                allowed = True
-    return "Allow" if allowed else "ImplicitDeny"
+    statements = [statement for document in documents for statement in _as_list(document.get("Statement"))]
+    return policies.decide(
+        statements, lambda statement: any(_applies(statement, check.action, r, context) for r in (check.resource, *check.also))
+    )
 
 
 # ------------------------------------------------------------------------- what a request needs
