@@ -89,3 +89,14 @@ def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: float 
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s (last value: {value!r})")
+
+
+def unique_settings(endpoint: str, region: str) -> Any:
+    """Settings on the session emulator whose resource names no other test uses."""
+    from walkthrough import Settings
+
+    suffix = uuid.uuid4().hex[:8]
+    return Settings.from_env(endpoint_url=endpoint, region=region).with_(
+        raw_bucket=f"raw-{suffix}", processed_bucket=f"processed-{suffix}", table_name=f"Meta{suffix}",
+        role_name=f"Role{suffix}", function_name=f"Fn{suffix}",
+    )

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import urllib.request
-import uuid
 
 import parliament
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.emulator_helpers import TRUST, eventually
+from tests.emulator_helpers import TRUST, eventually, unique_settings
 from walkthrough import Settings, iam, lambda_fn, pipeline, sequence
 from walkthrough.emulator import lifecycle, moto_hooks
 from walkthrough.emulator.roles import Check, Roles, evaluate
@@ -27,11 +26,7 @@ PHOTO = "notebooks/data/photo.jpg"
 
 @pytest.fixture
 def settings(emulator):
-    suffix = uuid.uuid4().hex[:8]
-    return Settings.from_env(endpoint_url=emulator.endpoint, region="us-west-2").with_(
-        raw_bucket=f"raw-{suffix}", processed_bucket=f"processed-{suffix}", table_name=f"Meta{suffix}",
-        role_name=f"Role{suffix}", function_name=f"Fn{suffix}",
-    )
+    return unique_settings(emulator.endpoint, "us-west-2")
 
 
 def health(emulator) -> dict:

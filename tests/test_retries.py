@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-import uuid
 
 import pytest
 
-from tests.emulator_helpers import TRUST, zip_files
-from walkthrough import Settings, lambda_fn, pipeline, sequence
+from tests.emulator_helpers import TRUST, unique_settings, zip_files
+from walkthrough import lambda_fn, pipeline, sequence
 from walkthrough.emulator import lifecycle
 
 pytestmark = pytest.mark.emulator
@@ -32,11 +31,7 @@ def own(emulator, path: str, method: str = "GET", body: dict | None = None) -> d
 
 @pytest.fixture
 def settings(emulator):
-    suffix = uuid.uuid4().hex[:8]
-    return Settings.from_env(endpoint_url=emulator.endpoint, region="us-east-1").with_(
-        raw_bucket=f"raw-{suffix}", processed_bucket=f"processed-{suffix}", table_name=f"Meta{suffix}",
-        role_name=f"Role{suffix}", function_name=f"Fn{suffix}",
-    )
+    return unique_settings(emulator.endpoint, "us-east-1")
 
 
 def test_a_throttled_put_item_is_retried_and_ends_with_one_output_and_one_item(settings, emulator):

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
 
 import pytest
 
-from walkthrough import Settings, buckets, cdn, iam, lambda_fn, layer, pipeline, sequence, table, teardown, trigger
+from walkthrough import buckets, cdn, iam, lambda_fn, layer, pipeline, sequence, table, teardown, trigger
 from walkthrough.errors import WalkthroughError
+
+from tests.emulator_helpers import unique_settings
 
 pytestmark = pytest.mark.emulator
 
 
 @pytest.fixture
 def settings(emulator):
-    suffix = uuid.uuid4().hex[:8]
-    return Settings.from_env(endpoint_url=emulator.endpoint, region="eu-central-1").with_(
-        raw_bucket=f"raw-{suffix}", processed_bucket=f"processed-{suffix}", table_name=f"Meta{suffix}",
-        role_name=f"Role{suffix}", function_name=f"Fn{suffix}",
-    )
+    return unique_settings(emulator.endpoint, "eu-central-1")
 
 
 def test_buckets_are_private_and_idempotent(settings):
