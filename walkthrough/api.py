@@ -16,7 +16,6 @@ from typing import Any
 
 from walkthrough import aws
 from walkthrough.config import Settings
-from walkthrough.iam import account_id
 
 API_NAME = "ImageProcessingApi"
 STAGE = "prod"
@@ -89,7 +88,7 @@ def _grant_invoke(settings: Settings, api_id: str) -> bool:
         statements = json.loads(lam.get_policy(FunctionName=settings.function_name)["Policy"])["Statement"]
     except lam.exceptions.ResourceNotFoundException:
         statements = []
-    source_arn = f"arn:aws:execute-api:{settings.region}:{account_id(settings)}:{api_id}/*/POST/{RESOURCE}"
+    source_arn = f"arn:aws:execute-api:{settings.region}:{settings.account}:{api_id}/*/POST/{RESOURCE}"
     for statement in statements:
         if statement.get("Sid") == STATEMENT_ID:
             if json.dumps(statement).find(source_arn) >= 0:

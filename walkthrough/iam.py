@@ -31,8 +31,6 @@ INLINE_POLICY_NAME = "ImageProcessingLeastPrivilege"
 POLICY_CHOICES = ("least-privilege", "managed")
 
 
-def account_id(settings: Settings) -> str:
-    return aws.client(settings, "sts").get_caller_identity()["Account"]
 
 
 def least_privilege_policy(settings: Settings, account: str) -> dict[str, Any]:
@@ -87,7 +85,7 @@ def create_role(settings: Settings, policy: str = "least-privilege") -> dict[str
             iam.delete_role_policy(RoleName=settings.role_name, PolicyName=INLINE_POLICY_NAME)
             changes.append(f"removed {INLINE_POLICY_NAME}")
     else:
-        document = least_privilege_policy(settings, account_id(settings))
+        document = least_privilege_policy(settings, settings.account)
         current = None
         if INLINE_POLICY_NAME in inline:
             current = iam.get_role_policy(RoleName=settings.role_name, PolicyName=INLINE_POLICY_NAME)["PolicyDocument"]

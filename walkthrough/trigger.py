@@ -13,7 +13,6 @@ from typing import Any
 
 from walkthrough import aws
 from walkthrough.config import Settings
-from walkthrough.iam import account_id
 
 STATEMENT_ID = "AllowS3InvokeFromRawBucket"
 NOTIFICATION_ID = "ProcessUploadedImages"
@@ -41,7 +40,7 @@ def allow_s3_to_invoke(settings: Settings) -> dict[str, Any]:
         Action="lambda:InvokeFunction",
         Principal="s3.amazonaws.com",
         SourceArn=f"arn:aws:s3:::{settings.raw_bucket}",
-        SourceAccount=account_id(settings),
+        SourceAccount=settings.account,
     )
     statement = response["Statement"]
     return {"status": "created", "statement": json.loads(statement) if isinstance(statement, str) else statement}
