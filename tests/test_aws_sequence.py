@@ -41,7 +41,7 @@ def as_aws(endpoint, monkeypatch):
     monkeypatch.setenv("WALKTHROUGH_TARGET", "aws")
     aws._cached_client.cache_clear()
     safety.forget()
-    return Settings.from_env(target="aws", region=REGION)
+    return aws.resolve(Settings.from_env(target="aws", region=REGION))
 
 
 def _tags(pairs) -> dict[str, str]:

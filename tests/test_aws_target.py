@@ -78,20 +78,23 @@ def test_settings_read_the_run_name_bucket_overrides_and_confirmation_from_env_a
                                                                {"Key": "walkthrough:run", "Value": "x"}]
 
 
-def test_the_account_is_asked_from_sts_once_per_settings(mocked_aws):
-    settings = Settings.from_env(target="aws", region="eu-west-1")
-    sts = aws.client(settings, "sts")
+def test_the_account_is_asked_from_sts_once_per_target(mocked_aws):
+    unresolved = Settings.from_env(target="aws", region="eu-west-1")
+    with pytest.raises(WalkthroughError, match="aws.settings"):
+        unresolved.raw_bucket  # a plain value: it never calls AWS by itself
+    sts = aws.client(unresolved, "sts")
     calls = []
     sts.meta.events.register("before-call.sts.GetCallerIdentity", lambda **kw: calls.append(1))
+    settings = aws.resolve(unresolved)
+    assert aws.resolve(unresolved).account_id == aws.account(unresolved) == "123456789012"
     assert settings.raw_bucket == "raw-image-bucket-123456789012-eu-west-1"
     assert settings.processed_bucket.endswith("-123456789012-eu-west-1")
     assert settings.with_(table_name="Other").raw_bucket == settings.raw_bucket
     assert len(calls) == 1
-    assert settings.resolved().account_id == "123456789012"
 
 
 def test_a_run_on_aws_tags_every_resource_it_creates(mocked_aws):
-    settings = Settings.from_env(target="aws", region="eu-west-1", confirm=True, run_name="t1")
+    settings = aws.resolve(Settings.from_env(target="aws", region="eu-west-1", confirm=True, run_name="t1"))
     rows = buckets.create_buckets(settings)
     assert [r["bucket"] for r in rows] == ["raw-image-bucket-123456789012-eu-west-1", "processed-image-bucket-123456789012-eu-west-1"]
     for name in buckets.bucket_names(settings):
@@ -398,7 +401,7 @@ def _bucket_names() -> list[str]:
 
 
 def test_without_confirmation_nothing_is_created_on_aws(mocked_aws):
-    settings = Settings.from_env(target="aws", region="eu-west-1")
+    settings = aws.resolve(Settings.from_env(target="aws", region="eu-west-1"))
     with pytest.raises(WalkthroughError) as error:
         buckets.create_buckets(settings)
     message = str(error.value)
@@ -407,15 +410,15 @@ def test_without_confirmation_nothing_is_created_on_aws(mocked_aws):
 
 
 def test_with_confirmation_the_same_step_creates(mocked_aws):
-    settings = Settings.from_env(target="aws", region="eu-west-1", confirm=True)
+    settings = aws.resolve(Settings.from_env(target="aws", region="eu-west-1", confirm=True))
     buckets.create_buckets(settings)
     assert sorted(_bucket_names()) == sorted(buckets.bucket_names(settings))
     # confirmed once in this process: a settings object without the flag may create too
-    table.create_table(Settings.from_env(target="aws", region="eu-west-1"))
+    table.create_table(aws.resolve(Settings.from_env(target="aws", region="eu-west-1")))
 
 
 def test_the_gate_covers_every_creating_call_not_reads_or_deletions(mocked_aws):
-    settings = Settings.from_env(target="aws", region="eu-west-1")
+    settings = aws.resolve(Settings.from_env(target="aws", region="eu-west-1"))
     lam = aws.client(settings, "lambda")
     lam.list_functions()  # a read passes
     with pytest.raises(WalkthroughError):
@@ -430,7 +433,7 @@ def test_an_interactive_session_is_asked_once(mocked_aws, monkeypatch):
     monkeypatch.setattr(safety, "_interactive", lambda: True)
     questions = []
     monkeypatch.setattr("builtins.input", lambda q: questions.append(q) or "yes")
-    settings = Settings.from_env(target="aws", region="eu-west-1")
+    settings = aws.resolve(Settings.from_env(target="aws", region="eu-west-1"))
     buckets.create_buckets(settings)
     table.create_table(settings)
     assert len(questions) == 1 and "123456789012" in questions[0] and "eu-west-1" in questions[0]
@@ -440,7 +443,7 @@ def test_an_interactive_no_creates_nothing(mocked_aws, monkeypatch):
     monkeypatch.setattr(safety, "_interactive", lambda: True)
     monkeypatch.setattr("builtins.input", lambda q: "n")
     with pytest.raises(WalkthroughError, match="did not confirm"):
-        buckets.create_buckets(Settings.from_env(target="aws", region="eu-west-1"))
+        buckets.create_buckets(aws.resolve(Settings.from_env(target="aws", region="eu-west-1")))
     assert _bucket_names() == []
 
 
@@ -493,7 +496,7 @@ def test_plan_lists_names_and_costs_and_creates_nothing(mocked_aws, capsys):
 
 
 def test_teardown_on_aws_finds_tagged_resources_by_their_tags_and_keeps_other_runs(mocked_aws):
-    settings = Settings.from_env(target="aws", region="eu-west-1", confirm=True)
+    settings = aws.resolve(Settings.from_env(target="aws", region="eu-west-1", confirm=True))
     buckets.create_buckets(settings)
     renamed = settings.with_(raw_bucket="renamed-raw-bucket-of-this-run")  # e.g. WALKTHROUGH_RAW_BUCKET in one session
     buckets.create_buckets(renamed)
@@ -508,7 +511,7 @@ def test_teardown_on_aws_finds_tagged_resources_by_their_tags_and_keeps_other_ru
 
 
 def test_down_on_aws_says_what_it_removed(mocked_aws, capsys):
-    settings = Settings.from_env(target="aws", region="eu-west-1", confirm=True)
+    settings = aws.resolve(Settings.from_env(target="aws", region="eu-west-1", confirm=True))
     buckets.create_buckets(settings)
     table.create_table(settings)
     assert main(["down", "--target", "aws", "--region", "eu-west-1"]) == 0

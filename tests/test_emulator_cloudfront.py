@@ -311,4 +311,3 @@ def test_url_helpers_are_plain_strings():
     assert urls.cloudfront_url("http://127.0.0.1:4747", "E2QWRUHEXAMPLE") == "http://127.0.0.1:4747/_walkthrough/cloudfront/E2QWRUHEXAMPLE/"
     assert urls.api_url("http://127.0.0.1:4747", "a1b2c3", "prod", "/process", host_style=True) == \
         "http://a1b2c3.execute-api.localhost:4747/prod/process"
-    assert urls.local_url is urls.cloudfront_url

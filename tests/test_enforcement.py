@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from tests.emulator_helpers import TRUST, eventually, unique_settings
 from walkthrough import Settings, iam, lambda_fn, pipeline, sequence
-from walkthrough.emulator import lifecycle, moto_hooks
+from walkthrough.emulator import lifecycle, moto_internals
 from walkthrough.emulator.roles import Check, Roles, evaluate
 
 pytestmark = pytest.mark.emulator
@@ -208,40 +208,9 @@ def test_identity_policy_evaluation():
 
 
 def test_a_role_without_any_policy_is_unrestricted_unless_strict(monkeypatch):
-    monkeypatch.setattr(moto_hooks, "role_policy_documents", lambda arn: [] if arn.endswith("/bare") else None)
+    monkeypatch.setattr(moto_internals, "role_policy_documents", lambda arn: [] if arn.endswith("/bare") else None)
     check = Check("s3:PutObject", "arn:aws:s3:::b/k")
     assert Roles("enforce").decide("arn:aws:iam::123456789012:role/bare", check) == "Unrestricted"
     assert Roles("strict").decide("arn:aws:iam::123456789012:role/bare", check) == "ImplicitDeny"
     assert Roles("enforce").decide("arn:aws:iam::123456789012:role/deleted", check) == "ImplicitDeny"
     assert Roles("off").decide("arn:aws:iam::123456789012:role/deleted", check) == "Unrestricted"
-
-
-def test_moto_internals_for_roles_and_async_settings(mocked_aws):
-    import boto3
-    from moto.awslambda.utils import get_backend
-
-    from tests.emulator_helpers import zip_files
-
-    role = boto3.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
-    lam = boto3.client("lambda")
-    lam.create_function(FunctionName="f", Runtime="python3.12", Role=role, Handler="lambda_function.lambda_handler",
-                        Code={"ZipFile": zip_files({"lambda_function.py": "def lambda_handler(e, c): return 1\n"})})
-    lam.put_function_concurrency(FunctionName="f", ReservedConcurrentExecutions=3)
-    lam.put_function_event_invoke_config(FunctionName="f", MaximumRetryAttempts=1, MaximumEventAgeInSeconds=120,
-                                         DestinationConfig={"OnFailure": {"Destination": "arn:aws:sqs:us-east-1:123456789012:q"}})
-    function = get_backend("123456789012", "us-east-1").get_function("f")
-    assert moto_hooks.check_internals(function) == [] and moto_hooks.check_role_internals(function) == []
-    settings = moto_hooks.async_settings_of(function)
-    assert (settings.max_retry_attempts, settings.max_event_age_s, settings.on_failure, settings.reserved_concurrency) == (
-        1, 120, "arn:aws:sqs:us-east-1:123456789012:q", 3)
-    minted = moto_hooks.mint_role_credentials(role, "f", "us-east-1")
-    sts = boto3.client("sts", aws_access_key_id=minted.access_key_id, aws_secret_access_key=minted.secret_access_key,
-                       aws_session_token=minted.session_token)
-    assert sts.get_caller_identity()["Arn"] == minted.caller_arn == "arn:aws:sts::123456789012:assumed-role/r/f"
-    iam_client = boto3.client("iam")
-    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
-    iam_client.put_role_policy(RoleName="r", PolicyName="p", PolicyDocument=json.dumps(document))
-    iam_client.attach_role_policy(RoleName="r", PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
-    documents = moto_hooks.role_policy_documents(role)
-    assert documents[0] == document and any("s3:Get*" in json.dumps(d) for d in documents[1:])
-    assert moto_hooks.role_policy_documents("arn:aws:iam::123456789012:role/gone") is None

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from walkthrough import layer, packaging
-from walkthrough.emulator import moto_hooks
+from walkthrough.emulator import moto_internals
 
 PYTHON312 = shutil.which("python3.12")
 
@@ -80,11 +80,11 @@ def test_layer_reexports_the_zip_builder_that_the_emulator_shares():
 def test_only_klayers_pillow_arns_get_a_stand_in():
     for arn in (layer.document_layer_arn("eu-west-1"),
                 "arn:aws:lambda:ap-southeast-2:770693421928:layer:Klayers-p312-pillow:14"):
-        assert moto_hooks.public_layer_version(arn) is not None
+        assert moto_internals.public_layer_version(arn) is not None
     for arn in ("arn:aws:lambda:eu-west-1:770693421928:layer:Klayers-p312-requests:3",
                 "arn:aws:lambda:eu-west-1:123456789012:layer:Klayers-p312-Pillow:6",
                 "arn:aws:lambda:eu-west-1:770693421928:layer:Klayers-p311-Pillow:6"):
-        assert moto_hooks.public_layer_version(arn) is None
+        assert moto_internals.public_layer_version(arn) is None
 
 
 REPORT_PIL = """

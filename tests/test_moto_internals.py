@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import boto3
 
-from walkthrough.emulator import moto_hooks
+from walkthrough.emulator import moto_internals
 from tests.emulator_helpers import TRUST, zip_files
 
 
 def test_module_level_internals_are_present():
-    assert moto_hooks.check_internals() == []
+    assert moto_internals.check_internals() == []
 
 
 def test_function_attributes_the_runtime_reads_are_present(mocked_aws):
@@ -21,7 +23,36 @@ def test_function_attributes_the_runtime_reads_are_present(mocked_aws):
     lam.create_function(FunctionName="f", Runtime="python3.12", Role=role, Handler="lambda_function.lambda_handler",
                         Code={"ZipFile": zip_files({"lambda_function.py": "def lambda_handler(e, c): return 1\n"})}, Layers=[layer])
     function = get_backend("123456789012", "us-east-1").get_function("f")
-    assert moto_hooks.check_internals(function) == []
-    spec, code = moto_hooks.spec_of(function), moto_hooks.code_of(function)
+    assert moto_internals.check_internals(function) == []
+    spec, code = moto_internals.spec_of(function), moto_internals.code_of(function)
     assert spec.name == "f" and spec.layer_arns == (layer,)
     assert code.code_zip.startswith(b"PK") and len(code.layer_zips) == 1
+
+
+def test_moto_internals_for_roles_and_async_settings(mocked_aws):
+    import boto3
+    from moto.awslambda.utils import get_backend
+
+    role = boto3.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+    lam = boto3.client("lambda")
+    lam.create_function(FunctionName="f", Runtime="python3.12", Role=role, Handler="lambda_function.lambda_handler",
+                        Code={"ZipFile": zip_files({"lambda_function.py": "def lambda_handler(e, c): return 1\n"})})
+    lam.put_function_concurrency(FunctionName="f", ReservedConcurrentExecutions=3)
+    lam.put_function_event_invoke_config(FunctionName="f", MaximumRetryAttempts=1, MaximumEventAgeInSeconds=120,
+                                         DestinationConfig={"OnFailure": {"Destination": "arn:aws:sqs:us-east-1:123456789012:q"}})
+    function = get_backend("123456789012", "us-east-1").get_function("f")
+    assert moto_internals.check_internals(function) == []
+    settings = moto_internals.async_settings_of(function)
+    assert (settings.max_retry_attempts, settings.max_event_age_s, settings.on_failure, settings.reserved_concurrency) == (
+        1, 120, "arn:aws:sqs:us-east-1:123456789012:q", 3)
+    minted = moto_internals.mint_role_credentials(role, "f", "us-east-1")
+    sts = boto3.client("sts", aws_access_key_id=minted.access_key_id, aws_secret_access_key=minted.secret_access_key,
+                       aws_session_token=minted.session_token)
+    assert sts.get_caller_identity()["Arn"] == minted.caller_arn == "arn:aws:sts::123456789012:assumed-role/r/f"
+    iam_client = boto3.client("iam")
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+    iam_client.put_role_policy(RoleName="r", PolicyName="p", PolicyDocument=json.dumps(document))
+    iam_client.attach_role_policy(RoleName="r", PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+    documents = moto_internals.role_policy_documents(role)
+    assert documents[0] == document and any("s3:Get*" in json.dumps(d) for d in documents[1:])
+    assert moto_internals.role_policy_documents("arn:aws:iam::123456789012:role/gone") is None

@@ -14,7 +14,8 @@ from botocore.exceptions import ClientError
 from tests.conftest import free_port
 from walkthrough import Settings, aws, buckets, runner
 from walkthrough.emulator import lifecycle
-from walkthrough.errors import WalkthroughError, explain
+from walkthrough.diagnose import explain
+from walkthrough.errors import WalkthroughError
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 
@@ -76,7 +77,7 @@ def test_a_notebook_run_after_a_restart_stops_with_that_one_line(port, tmp_path,
     settings = _settings(port)
     notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     notebook.cells = [nbformat.v4.new_code_cell(source) for source in (
-        "from walkthrough import Settings, buckets, show\nfrom walkthrough.emulator import lifecycle",
+        "from walkthrough import Settings, buckets, show\nfrom walkthrough.emulator import lifecycle\nshow.friendly_errors()",
         f"settings = Settings.from_env().with_(raw_bucket={settings.raw_bucket!r}, processed_bucket={settings.processed_bucket!r})\n"
         "buckets.create_buckets(settings)",
         f"lifecycle.stop({port}); lifecycle.start({port})  # the emulator restarts: its state is gone",

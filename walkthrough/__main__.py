@@ -12,8 +12,10 @@ import sys
 import time
 from typing import Sequence
 
+from walkthrough import aws
 from walkthrough.config import DEFAULT_EMULATOR_PORT, Settings
-from walkthrough.errors import WalkthroughError, explain
+from walkthrough.diagnose import explain
+from walkthrough.errors import WalkthroughError
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -227,7 +229,7 @@ def _down_aws(settings: Settings) -> int:
     """Tear down on AWS in this process: tagged and named resources, dependents first, then what is left."""
     from walkthrough import teardown
 
-    settings = settings.resolved()
+    settings = aws.resolve(settings)
     _show_target(settings)
     tagged = teardown.discover(settings)
     print(f"Found {len(tagged)} resource(s) tagged walkthrough:run={settings.run_name}; removing them and the "
@@ -252,7 +254,7 @@ def _plan(args: argparse.Namespace) -> int:
     from walkthrough import plan, show
 
     settings, _ = _notebook_parameters(args)
-    result = plan.plan(settings)
+    result = plan.plan(aws.resolve(settings))
     print("  ".join(f"{k}: {v}" for k, v in result["where"].items()))
     print(repr(show.Table(result["resources"])))
     print(f"Cost: {result['total']}.")

@@ -16,6 +16,7 @@ from typing import Any
 
 from walkthrough import aws
 from walkthrough.config import Settings
+from walkthrough.emulator.urls import api_url
 
 API_NAME = "ImageProcessingApi"
 STAGE = "prod"
@@ -88,7 +89,7 @@ def _grant_invoke(settings: Settings, api_id: str) -> bool:
         statements = json.loads(lam.get_policy(FunctionName=settings.function_name)["Policy"])["Statement"]
     except lam.exceptions.ResourceNotFoundException:
         statements = []
-    source_arn = f"arn:aws:execute-api:{settings.region}:{settings.account}:{api_id}/*/POST/{RESOURCE}"
+    source_arn = f"arn:aws:execute-api:{settings.region}:{aws.account(settings)}:{api_id}/*/POST/{RESOURCE}"
     for statement in statements:
         if statement.get("Sid") == STATEMENT_ID:
             if json.dumps(statement).find(source_arn) >= 0:
@@ -105,8 +106,6 @@ def invoke_url(settings: Settings, api_id: str) -> str:
     """Where ``POST /process`` is: the API's execute-api address, or its loopback address on the emulator."""
     emulator = aws.emulator_endpoint(settings)
     if emulator:
-        from walkthrough.emulator.urls import api_url
-
         return api_url(emulator, api_id, STAGE, RESOURCE)
     return f"https://{api_id}.execute-api.{settings.region}.amazonaws.com/{STAGE}/{RESOURCE}"
 

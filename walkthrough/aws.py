@@ -1,11 +1,15 @@
-"""boto3 clients for the chosen target, and nothing else.
+"""boto3 clients for the chosen target, and the answers the settings need from it (the account).
 
-For ``local`` the clients use fixed fake credentials and the emulator's
-endpoint, ignoring whatever profile, keys or endpoint the user has configured:
-a local run can never reach a real account. For ``aws`` they use the standard
+For ``local`` the clients use the emulator's credentials and endpoint,
+ignoring whatever profile, keys or endpoint the user has configured: a local
+run can never reach a real account. For ``aws`` they use the standard
 credential chain and no endpoint override unless the user set one, and every
 operation that creates something first passes ``safety.require_confirmation``
 (the one confirmation gate; see ``walkthrough/safety.py``).
+
+``settings(...)`` is what notebooks and the CLI start from: the settings of
+``Settings.from_env`` with the account filled in (``resolve``: one STS call
+per target, none when the account is given).
 """
 
 from __future__ import annotations
@@ -14,16 +18,17 @@ import functools
 import json
 import os
 import urllib.request
+from dataclasses import replace
 from typing import Any
 
 import boto3
 import botocore.session
 from botocore.config import Config
 
+from walkthrough import safety
 from walkthrough.config import Settings
-
-#: The emulator accepts any credentials; these make the account id moto's default.
-LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+from walkthrough.emulator import credentials as emulator_credentials
+from walkthrough.emulator import lifecycle
 
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=120)
 
@@ -34,9 +39,7 @@ def endpoint_for(settings: Settings) -> str | None:
         return settings.endpoint_url
     if settings.endpoint_url:
         return settings.endpoint_url
-    from walkthrough.emulator.lifecycle import ensure_running  # local import: aws targets never need it
-
-    info = ensure_running(settings.emulator_port)
+    info = lifecycle.ensure_running(settings.emulator_port)
     _FIRST_EMULATOR.setdefault(info.port, info.pid)  # restart detection, see emulator_restarted()
     return info.endpoint
 
@@ -50,13 +53,11 @@ def emulator_restarted() -> bool | None:
 
     None when this process has used no emulator it started or found itself
     (target ``aws``, or an endpoint override): then nothing can be said.
-    ``errors.explain`` asks this when a resource turns out to be missing.
+    ``diagnose.explain`` asks this when a resource turns out to be missing.
     """
     if not _FIRST_EMULATOR:
         return None
-    from walkthrough.emulator.lifecycle import health
-
-    return any((health(port) or {}).get("pid") != pid for port, pid in list(_FIRST_EMULATOR.items()))
+    return any((lifecycle.health(port) or {}).get("pid") != pid for port, pid in list(_FIRST_EMULATOR.items()))
 
 
 def _isolated_botocore_session() -> botocore.session.Session:
@@ -71,7 +72,7 @@ def session(settings: Settings) -> boto3.Session:
     """A boto3 session for the target: fake credentials locally, the standard chain on AWS."""
     if settings.is_local:
         return boto3.Session(
-            botocore_session=_isolated_botocore_session(), region_name=settings.region, **LOCAL_CREDENTIALS
+            botocore_session=_isolated_botocore_session(), region_name=settings.region, **emulator_credentials.boto3_kwargs()
         )
     return boto3.Session(region_name=settings.region)
 
@@ -80,15 +81,54 @@ def session(settings: Settings) -> boto3.Session:
 def _cached_client(settings: Settings, service: str, endpoint: str | None) -> Any:
     client = session(settings).client(service, endpoint_url=endpoint, config=_CLIENT_CONFIG)
     if not settings.is_local:
-        from walkthrough.safety import gate_creating_calls
-
-        gate_creating_calls(settings, client)
+        safety.gate_creating_calls(settings, client, where=lambda: _where(settings))
     return client
+
+
+def _where(settings: Settings) -> str:
+    """What the confirmation question names: the account and region."""
+    try:
+        account_id = account(settings)
+    except Exception:  # noqa: BLE001 - the question must not fail because STS did
+        account_id = "(unknown)"
+    return f"AWS account {account_id} in {settings.region}"
 
 
 def client(settings: Settings, service: str) -> Any:
     """A (cached) boto3 client for ``service`` on the settings' target."""
-    return _cached_client(settings, service, endpoint_for(settings))
+    return _cached_client(_without_account(settings), service, endpoint_for(settings))
+
+
+def _without_account(settings: Settings) -> Settings:
+    """The settings as a cache key for what does not depend on the account (clients, the account itself)."""
+    return replace(settings, account_id=None) if settings.account_id else settings
+
+
+@functools.lru_cache(maxsize=64)
+def _caller_account(settings: Settings) -> str:
+    return client(settings, "sts").get_caller_identity()["Account"]
+
+
+def account(settings: Settings) -> str:
+    """The account the settings' credentials belong to: given, or asked from STS once per target and endpoint.
+
+    The local emulator's own account needs no question: its credentials always map to it.
+    """
+    if settings.account_id:
+        return settings.account_id
+    if settings.is_local and not settings.endpoint_url:
+        return emulator_credentials.ACCOUNT_ID
+    return _caller_account(_without_account(settings))
+
+
+def resolve(settings: Settings) -> Settings:
+    """The settings with the account filled in, so every name derived from it is known."""
+    return settings if settings.account_id else replace(settings, account_id=account(settings))
+
+
+def settings(**params: Any) -> Settings:
+    """Settings from the environment and these parameters (a notebook's, the CLI's), resolved for the target."""
+    return resolve(Settings.from_env(**params))
 
 
 @functools.lru_cache(maxsize=16)

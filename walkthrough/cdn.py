@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from walkthrough import aws
 from walkthrough.config import Settings
+from walkthrough.emulator.urls import cloudfront_url
 from walkthrough.errors import WalkthroughError
 
 ACCESS_CHOICES = ("oac", "oai")
@@ -212,8 +213,6 @@ def url_for(settings: Settings, distribution: dict[str, Any], key: str) -> str:
     """Where a viewer opens ``key``: the distribution's HTTPS domain, or its loopback address on the emulator."""
     emulator = aws.emulator_endpoint(settings)
     if emulator:
-        from walkthrough.emulator.urls import cloudfront_url
-
         return cloudfront_url(emulator, distribution["id"], key)
     return f"https://{distribution['domain']}/{key}"
 

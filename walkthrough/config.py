@@ -9,8 +9,10 @@ On the local emulator the resources have exactly the document's names. On AWS
 bucket names are global across every account, so the two buckets get the
 account id and region as a suffix (``raw-image-bucket-123456789012-eu-west-1``):
 unique, and the same on every run, so re-running finds what the last run made.
-The account id comes from STS, asked once per ``Settings`` and only when a
-bucket name is first needed. Every resource is tagged ``project=walkthrough``
+
+``Settings`` is a plain value: it never calls AWS. The account id is a field;
+``aws.resolve`` (or ``aws.settings``) fills it in from STS, once, and every
+name that needs it is derived from it. Every resource is tagged ``project=walkthrough``
 and ``walkthrough:run=<run_name>``, which is how ``python -m walkthrough down``
 finds them again.
 """
@@ -18,7 +20,7 @@ finds them again.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from walkthrough.errors import WalkthroughError
@@ -41,6 +43,8 @@ PROJECT_TAG = ("project", "walkthrough")
 RUN_TAG_KEY = "walkthrough:run"
 
 _BUCKET_FIELDS = {"raw_bucket": "raw_bucket_name", "processed_bucket": "processed_bucket_name"}
+#: What ``from_env`` accepts as parameters.
+_PARAMETERS = {"target", "region", "endpoint_url", "emulator_port", "confirm", "run_name", "account_id", *DOCUMENT_NAMES}
 _TRUE = {"1", "true", "yes", "y", "on"}
 
 
@@ -78,10 +82,8 @@ class Settings:
     runtime: str = "python3.12"
     run_name: str = DEFAULT_RUN_NAME
     confirmed: bool = False
-    #: The AWS account id, when known in advance; otherwise asked from STS when first needed.
-    account_id: str | None = field(default=None, compare=False)
-    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
-    _resolved: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    #: The account the credentials belong to: given, or filled in by ``aws.resolve`` (one STS call).
+    account_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
@@ -103,14 +105,13 @@ class Settings:
 
     @property
     def account(self) -> str:
-        """The account the credentials belong to (asked from STS once per Settings, on first use)."""
-        if self.account_id:
-            return self.account_id
-        if "account" not in self._resolved:
-            from walkthrough import aws  # here: aws imports this module
-
-            self._resolved["account"] = aws.client(self, "sts").get_caller_identity()["Account"]
-        return self._resolved["account"]
+        """The account the credentials belong to; ``aws.resolve(settings)`` fills it in."""
+        if not self.account_id:
+            raise WalkthroughError(
+                "The AWS account is not known yet: build the settings with `aws.settings(...)` "
+                "or pass them through `aws.resolve(settings)` (one STS call)."
+            )
+        return self.account_id
 
     def _bucket(self, key: str) -> str:
         explicit = getattr(self, _BUCKET_FIELDS[key])
@@ -129,12 +130,6 @@ class Settings:
     def processed_bucket(self) -> str:
         """``processed-image-bucket`` locally; ``processed-image-bucket-<account>-<region>`` on AWS."""
         return self._bucket("processed_bucket")
-
-    def resolved(self) -> "Settings":
-        """A copy with the account id filled in (one STS call on AWS; nothing locally)."""
-        if self.is_local or self.account_id:
-            return self
-        return replace(self, account_id=self.account)
 
     # ------------------------------------------------------------------- tags
 
@@ -176,7 +171,9 @@ class Settings:
         for key, env_name in (("raw_bucket", "WALKTHROUGH_RAW_BUCKET"), ("processed_bucket", "WALKTHROUGH_PROCESSED_BUCKET")):
             names[_BUCKET_FIELDS[key]] = params.pop(key, None) or env.get(env_name) or None
         names.update({k: v for k, v in params.items() if k in DOCUMENT_NAMES and v})
-        extra = {k: v for k, v in params.items() if k not in DOCUMENT_NAMES and v is not None}
+        unknown = sorted(k for k, v in params.items() if k not in DOCUMENT_NAMES and v is not None)
+        if unknown:
+            raise WalkthroughError(f"Unknown setting {', '.join(unknown)}: the settings are {', '.join(sorted(_PARAMETERS))}.")
         return cls(
             target=target,
             region=region or DEFAULT_REGION,
@@ -185,7 +182,6 @@ class Settings:
             run_name=str(run_name),
             confirmed=_flag(confirm),
             account_id=account_id,
-            extra=extra,
             **names,
         )
 
@@ -210,6 +206,6 @@ class Settings:
         for key, name in _BUCKET_FIELDS.items():
             if key in changes:
                 changes[name] = changes.pop(key)
-        if "account_id" not in changes and "account" in self._resolved and not {"target", "endpoint_url"} & set(changes):
-            changes["account_id"] = self._resolved["account"]  # the same credentials: no second STS call
+        if {"target", "endpoint_url"} & set(changes) and "account_id" not in changes:
+            changes["account_id"] = None  # other credentials or another endpoint: the account must be asked again
         return replace(self, **changes)

@@ -1,104 +1,12 @@
-"""One exception type for everything a user can fix, with a one-line message.
+"""The one exception type for everything a user can fix, with a one-line message.
 
 Deep botocore tracebacks teach nothing in a notebook or a terminal; the CLI and
 the notebook helpers print ``WalkthroughError`` as a single line that names the
-fix, and ``explain`` turns the common low-level failures into one.
+fix. Turning low-level failures into one is ``diagnose.py``'s job.
 """
 
 from __future__ import annotations
 
-import re
-
-from botocore.exceptions import (
-    ClientError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    NoRegionError,
-    ProfileNotFound,
-)
-
 
 class WalkthroughError(Exception):
     """A problem the user can fix; ``str()`` is one line that says how."""
-
-
-def explain(exc: BaseException, endpoint: str | None = None) -> WalkthroughError | None:
-    """Translate a low-level exception into a one-line ``WalkthroughError``.
-
-    Returns ``None`` when the exception is not one we know how to explain, so
-    callers re-raise the original (a real bug should keep its traceback).
-    """
-    if isinstance(exc, WalkthroughError):
-        return exc
-    if isinstance(exc, EndpointConnectionError):
-        where = endpoint or getattr(exc, "kwargs", {}).get("endpoint_url", "the endpoint")
-        return WalkthroughError(
-            f"Cannot reach {where}. For the local emulator run "
-            "`python -m walkthrough emulator start`; for AWS check your network and AWS_ENDPOINT_URL."
-        )
-    if isinstance(exc, NoCredentialsError):
-        return WalkthroughError(
-            "No AWS credentials found for target 'aws'. Run `aws configure` (or set AWS_PROFILE), "
-            "or use the local emulator with target 'local'."
-        )
-    if isinstance(exc, ProfileNotFound):
-        return WalkthroughError(f"{exc}. Fix AWS_PROFILE or create the profile with `aws configure --profile`.")
-    if isinstance(exc, NoRegionError):
-        return WalkthroughError("No region set: pass --region or set WALKTHROUGH_REGION.")
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = error.get("Code", "Error")
-        if code in {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException"}:
-            return WalkthroughError(f"AWS refused the credentials ({code}): refresh them, e.g. `aws sso login`.")
-        missing = missing_resource(exc)
-        if missing is not None:
-            return _lost_state(*missing)
-        return None
-    return None
-
-
-RERUN = "Run the notebooks again from 00_setup (or `python -m walkthrough run`)."
-_DYNAMODB_ITEM_OPERATIONS = {
-    "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem",
-    "TransactGetItems", "TransactWriteItems", "DescribeTable", "UpdateTable", "DeleteTable",
-}
-
-
-def missing_resource(exc: ClientError) -> tuple[str, str | None] | None:
-    """(kind, name) of the bucket, table, function, role or log group a not-found error names, else None."""
-    error = exc.response.get("Error", {})
-    code, message = error.get("Code", ""), str(error.get("Message") or error.get("message") or "")
-    if code == "NoSuchBucket":
-        return "bucket", error.get("BucketName") or None
-    if code == "NoSuchEntity":
-        found = re.search(r"[Rr]ole (?:with name )?(\S+?)\.? (?:not found|cannot be found)", message)
-        return "role", found.group(1) if found else None
-    if code != "ResourceNotFoundException":
-        return None
-    if "Function not found" in message:
-        found = re.search(r"function:([^:\s]+)", message)
-        return "function", found.group(1) if found else None
-    if "log group" in message.lower():
-        return "log group", None
-    found = re.search(r"Table: (\S+) not found", message)
-    if found or exc.operation_name in _DYNAMODB_ITEM_OPERATIONS or "Requested resource not found" in message:
-        return "table", found.group(1) if found else None
-    return None
-
-
-def _lost_state(kind: str, name: str | None) -> WalkthroughError | None:
-    """The one-line story of a resource the local emulator no longer has (None unless an emulator was used)."""
-    from walkthrough import aws  # here: aws imports config, which imports this module
-
-    restarted = aws.emulator_restarted()
-    if restarted is None:
-        return None  # not the local emulator (or one we cannot see): keep the original error
-    what = f"{kind} '{name}'" if name else f"such {kind}"
-    if restarted:
-        return WalkthroughError(
-            f"The emulator has no {what}: its state lives in memory and was lost when it stopped or restarted. {RERUN}"
-        )
-    return WalkthroughError(
-        f"The emulator has no {what}: it was deleted (99_cleanup, `python -m walkthrough down`) or lost when the "
-        f"emulator last restarted (its state lives in memory). {RERUN}"
-    )

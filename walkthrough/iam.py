@@ -85,7 +85,7 @@ def create_role(settings: Settings, policy: str = "least-privilege") -> dict[str
             iam.delete_role_policy(RoleName=settings.role_name, PolicyName=INLINE_POLICY_NAME)
             changes.append(f"removed {INLINE_POLICY_NAME}")
     else:
-        document = least_privilege_policy(settings, settings.account)
+        document = least_privilege_policy(settings, aws.account(settings))
         current = None
         if INLINE_POLICY_NAME in inline:
             current = iam.get_role_policy(RoleName=settings.role_name, PolicyName=INLINE_POLICY_NAME)["PolicyDocument"]

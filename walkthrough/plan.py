@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from walkthrough import aws
 from walkthrough.api import API_NAME
 from walkthrough.config import Settings
 from walkthrough.layer import LAYER_NAME
@@ -57,7 +58,7 @@ def plan(settings: Settings) -> dict[str, Any]:
     where: dict[str, Any] = {"target": settings.target, "region": settings.region}
     if not settings.is_local:
         try:
-            where["account"] = settings.account
+            where["account"] = aws.account(settings)
         except Exception as exc:  # noqa: BLE001 - plan must work without credentials
             where["account"] = f"(unknown: {str(exc).splitlines()[0]})"
             settings = settings.with_(account_id="<account>")

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from walkthrough import diagnose
+from walkthrough.emulator import lifecycle
 from walkthrough.errors import WalkthroughError
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -60,8 +62,7 @@ def run_notebooks(
                 kernel_name=kernel, progress_bar=False, log_output=False,
             )
         except PapermillExecutionError as exc:
-            reason = f"{exc.ename}: {exc.evalue}".strip().splitlines()[0]
-            raise WalkthroughError(f"{notebook.stem}, cell {exc.exec_count}: {reason} (executed copy: {output})") from None
+            raise diagnose.notebook_failure(notebook, output, exc) from None
         rows.append({"notebook": notebook.stem, "seconds": round(time.perf_counter() - started, 1), "output": str(output)})
     return rows
 
@@ -73,13 +74,8 @@ def refresh_committed(folder: Path = NOTEBOOKS) -> list[dict[str, Any]]:
     nbval (which also starts from an empty emulator) compares against.
     """
     import os
-    import socket
 
-    from walkthrough.emulator import lifecycle
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = lifecycle.free_port()
     lifecycle.start(port)
     previous = os.environ.get("WALKTHROUGH_EMULATOR_PORT")
     os.environ["WALKTHROUGH_EMULATOR_PORT"] = str(port)

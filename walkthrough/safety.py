@@ -46,14 +46,6 @@ def _key(settings: Settings) -> tuple[str, str | None, str]:
     return (settings.region, settings.endpoint_url, settings.run_name)
 
 
-def _where(settings: Settings) -> str:
-    try:
-        account = settings.account
-    except Exception:  # noqa: BLE001 - the question must not fail because STS did
-        account = "(unknown)"
-    return f"AWS account {account} in {settings.region}"
-
-
 def _ask(question: str, prompt: Callable[[str], str] | None = None) -> bool | None:
     """The user's yes/no, or None when nobody can be asked (no terminal, a kernel without stdin)."""
     if prompt is None:
@@ -87,11 +79,14 @@ def _interactive() -> bool:
         return False
 
 
-def require_confirmation(settings: Settings, confirm: bool = False, prompt: Callable[[str], str] | None = None) -> str:
+def require_confirmation(
+    settings: Settings, confirm: bool = False, prompt: Callable[[str], str] | None = None, where: Callable[[], str] | None = None
+) -> str:
     """Return quietly when creating on this target is allowed; ask once if possible; else refuse.
 
     Returns why it is allowed ("local emulator", "confirmed", "confirmed earlier",
-    "confirmed by the user"); raises ``WalkthroughError`` otherwise.
+    "confirmed by the user"); raises ``WalkthroughError`` otherwise. ``where()``
+    names the account and region for the question (``aws.py`` knows the account).
     """
     if settings.is_local:
         return "local emulator"
@@ -101,26 +96,26 @@ def require_confirmation(settings: Settings, confirm: bool = False, prompt: Call
         return "confirmed"
     if key in _CONFIRMED:
         return "confirmed earlier"
-    where = _where(settings)
-    answer = _ask(f"Create the walkthrough's resources in {where}? They cost a few cents until "
+    place = where() if where else f"AWS in {settings.region}"
+    answer = _ask(f"Create the walkthrough's resources in {place}? They cost a few cents until "
                   "`python -m walkthrough down --target aws` removes them. [y/N] ", prompt)
     if answer:
         _CONFIRMED.add(key)
         return "confirmed by the user"
     if answer is None:
         raise WalkthroughError(
-            f"Nothing was created: creating resources in {where} needs confirmation; set the notebook "
+            f"Nothing was created: creating resources in {place} needs confirmation; set the notebook "
             "parameter confirm = True (or pass --yes to `python -m walkthrough run --target aws`)."
         )
-    raise WalkthroughError(f"Nothing was created in {where}: you did not confirm.")
+    raise WalkthroughError(f"Nothing was created in {place}: you did not confirm.")
 
 
-def gate_creating_calls(settings: Settings, client: Any) -> None:
+def gate_creating_calls(settings: Settings, client: Any, where: Callable[[], str] | None = None) -> None:
     """Make ``client`` call ``require_confirmation`` before every operation that creates something."""
 
     def before_call(model: Any, **_: Any) -> None:
         if is_creating(model.name):
-            require_confirmation(settings)
+            require_confirmation(settings, where=where)
 
     client.meta.events.register("before-call.*.*", before_call, unique_id="walkthrough-confirmation-gate")
 

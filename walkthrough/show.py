@@ -2,8 +2,9 @@
 
 Each helper returns an object with both an HTML (or SVG) view for JupyterLab
 and a plain-text view, which is what nbval compares and what a terminal shows.
-Importing this module in IPython also makes a ``WalkthroughError`` print as
-its one line instead of a traceback.
+``friendly_errors()``, called once in a notebook, makes a ``WalkthroughError``
+(or an AWS error ``diagnose`` can explain) print as its one line instead of a
+traceback.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import io
 import json
 from typing import Any, Iterable, Mapping, Sequence
 
-from walkthrough.errors import WalkthroughError, explain
+from walkthrough.diagnose import explain
+from walkthrough.errors import WalkthroughError
 
 
 class Table:
@@ -192,13 +194,19 @@ def architecture() -> Diagram:
     return Diagram()
 
 
-def _one_line_errors() -> None:
-    """In IPython, show a WalkthroughError (or a botocore error we can explain) as one line."""
-    try:
-        from botocore.exceptions import BotoCoreError, ClientError
+def friendly_errors() -> None:
+    """In IPython, show a WalkthroughError (or a botocore error ``diagnose`` can explain) as one line.
 
-        shell = get_ipython()  # type: ignore[name-defined]  # noqa: F821
-    except NameError:
+    A real bug keeps its traceback. Outside IPython this does nothing.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
         return
 
     def handler(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: int | None = None) -> None:
@@ -209,6 +217,3 @@ def _one_line_errors() -> None:
             shell._showtraceback(type(friendly), friendly, [f"\x1b[0;31m{type(friendly).__name__}\x1b[0m: {friendly}"])
 
     shell.set_custom_exc((WalkthroughError, BotoCoreError, ClientError), handler)
-
-
-_one_line_errors()

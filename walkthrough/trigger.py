@@ -40,7 +40,7 @@ def allow_s3_to_invoke(settings: Settings) -> dict[str, Any]:
         Action="lambda:InvokeFunction",
         Principal="s3.amazonaws.com",
         SourceArn=f"arn:aws:s3:::{settings.raw_bucket}",
-        SourceAccount=settings.account,
+        SourceAccount=aws.account(settings),
     )
     statement = response["Statement"]
     return {"status": "created", "statement": json.loads(statement) if isinstance(statement, str) else statement}

@@ -42,14 +42,12 @@ from urllib.parse import parse_qsl
 
 from botocore.exceptions import ClientError
 
-from walkthrough.emulator import moto_hooks, policies
-from walkthrough.emulator.checks import policy_allows, request_path, respond, signing_service
-from walkthrough.emulator.urls import APIGATEWAY_HOST_SUFFIX, APIGATEWAY_PREFIX, api_url
+from walkthrough.emulator import moto_internals, policies
+from walkthrough.emulator.clients import InternalClients
+from walkthrough.emulator.urls import APIGATEWAY_HOST_SUFFIX, APIGATEWAY_PREFIX
+from walkthrough.emulator.wsgi import read_body, request_path, respond, signing_service
 
 log = logging.getLogger("walkthrough.emulator.apigateway")
-
-#: ``local_url(endpoint, rest_api_id, stage, path="")``: the loopback address of a deployed stage's path.
-local_url = api_url
 
 SERVICE_PRINCIPAL = "apigateway.amazonaws.com"
 RESPONSE_KEYS = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}
@@ -104,10 +102,10 @@ def _match_template(parts: list[str], segments: list[str]) -> dict[str, str] | N
     return params if len(parts) == len(segments) else None
 
 
-def match_route(resources: Iterable[moto_hooks.ResourceView], path: str) -> tuple[moto_hooks.ResourceView, dict[str, str]] | None:
+def match_route(resources: Iterable[moto_internals.ResourceView], path: str) -> tuple[moto_internals.ResourceView, dict[str, str]] | None:
     """The most specific resource matching ``path`` and its path parameters, or None."""
     segments = [s for s in path.split("/") if s]
-    best: tuple[tuple[int, ...], moto_hooks.ResourceView, dict[str, str]] | None = None
+    best: tuple[tuple[int, ...], moto_internals.ResourceView, dict[str, str]] | None = None
     for resource in resources:
         parts = [p for p in resource.path.split("/") if p]
         params = _match_template(parts, segments)
@@ -119,7 +117,7 @@ def match_route(resources: Iterable[moto_hooks.ResourceView], path: str) -> tupl
     return (best[1], best[2]) if best else None
 
 
-def source_arn(api: moto_hooks.RestApiView, stage: str, method: str, resource_path: str) -> str:
+def source_arn(api: moto_internals.RestApiView, stage: str, method: str, resource_path: str) -> str:
     """The execute-api ARN Lambda sees as the source of the invocation."""
     return f"arn:aws:execute-api:{api.region}:{api.account_id}:{api.id}/{stage}/{method}/{resource_path.lstrip('/')}"
 
@@ -146,8 +144,8 @@ def _headers(environ: Mapping[str, Any]) -> dict[str, str]:
     return headers
 
 
-def proxy_event(environ: Mapping[str, Any], body: bytes, api: moto_hooks.RestApiView, stage: moto_hooks.StageView,
-                resource: moto_hooks.ResourceView, path: str, params: dict[str, str], request_id: str) -> dict[str, Any]:
+def proxy_event(environ: Mapping[str, Any], body: bytes, api: moto_internals.RestApiView, stage: moto_internals.StageView,
+                resource: moto_internals.ResourceView, path: str, params: dict[str, str], request_id: str) -> dict[str, Any]:
     """The Lambda proxy integration's event, payload format 1.0."""
     method = str(environ.get("REQUEST_METHOD", "GET")).upper()
     headers = _headers(environ)
@@ -250,10 +248,10 @@ def _header_value(value: Any) -> str:
 class ApiGateway:
     """The WSGI layer for API Gateway: stage requests, and deployment snapshots."""
 
-    def __init__(self, invoke: Invoke, lambda_client: Callable[[str], Any]) -> None:
+    def __init__(self, invoke: Invoke, clients: InternalClients) -> None:
         self._invoke = invoke
-        self._lambda_client = lambda_client
-        self._snapshots: dict[tuple[str, str], tuple[moto_hooks.ResourceView, ...]] = {}
+        self._clients = clients
+        self._snapshots: dict[tuple[str, str], tuple[moto_internals.ResourceView, ...]] = {}
         self._lock = threading.Lock()
 
     # ----------------------------------------------------------- control plane
@@ -277,7 +275,7 @@ class ApiGateway:
         if str(captured.get("status", "")).startswith(("200", "201")):
             try:
                 deployment_id = json.loads(b"".join(chunks))["id"]
-                api = moto_hooks.find_rest_api(moto_hooks.DEFAULT_ACCOUNT_ID, match.group("api"))
+                api = moto_internals.find_rest_api(moto_internals.DEFAULT_ACCOUNT_ID, match.group("api"))
                 if api is not None:
                     with self._lock:
                         self._snapshots[(api.id, deployment_id)] = api.resources
@@ -311,7 +309,7 @@ class ApiGateway:
         return respond(start_response, status, data, [*common, *headers], None, head)
 
     def _handle(self, environ: dict[str, Any], api_id: str, stage_name: str, path: str, request_id: str) -> tuple[int, list[tuple[str, str]], bytes]:
-        api = moto_hooks.find_rest_api(moto_hooks.DEFAULT_ACCOUNT_ID, api_id)
+        api = moto_internals.find_rest_api(moto_internals.DEFAULT_ACCOUNT_ID, api_id)
         if api is None or not stage_name:
             raise forbidden()
         stage = api.stages.get(request_path(stage_name))
@@ -339,15 +337,15 @@ class ApiGateway:
         function_arn = _stage_variables(uri.group("function"), stage.variables)
         region = uri.group("region")
         arn = source_arn(api, stage.name, method, resource.path)
-        if not self._permitted(region, function_arn, arn):
+        if not self._permitted(region, function_arn, arn, api.account_id):
             log.warning("Execution failed due to configuration error: Invalid permissions on Lambda function %s (source %s)", function_arn, arn)
             raise internal_error()
         try:
-            function = moto_hooks.find_function(api.account_id, region, function_arn)
+            function = moto_internals.find_function(api.account_id, region, function_arn)
         except Exception:  # noqa: BLE001 - moto's not-found error
             log.warning("Execution failed due to configuration error: function %s does not exist", function_arn)
             raise internal_error() from None
-        event = proxy_event(environ, _body(environ), api, stage, resource, path, params, request_id)
+        event = proxy_event(environ, read_body(environ), api, stage, resource, path, params, request_id)
         started = time.perf_counter()
         result = self._invoke(function, event)
         log.info("%s %s -> %s (%.0f ms)", method, f"/{stage.name}{path}", function_arn, (time.perf_counter() - started) * 1000)
@@ -360,20 +358,14 @@ class ApiGateway:
             log.warning("Execution failed due to configuration error: Malformed Lambda proxy response: %s", result.payload[:300])
             raise
 
-    def _permitted(self, region: str, function_arn: str, arn: str) -> bool:
-        client = self._lambda_client(region)
+    def _permitted(self, region: str, function_arn: str, source_arn: str, account: str) -> bool:
+        """Whether the function's policy lets API Gateway invoke it for this method (``lambda add-permission``)."""
         try:
-            policy = json.loads(client.get_policy(FunctionName=function_arn)["Policy"])
+            policy = json.loads(self._clients("lambda", region).get_policy(FunctionName=function_arn)["Policy"])
         except ClientError:
             return False
-        return policy_allows(policy, SERVICE_PRINCIPAL, arn)
+        return policies.service_may_invoke(policy, SERVICE_PRINCIPAL, function_arn, source_arn, account)
 
 
 def _stage_variables(text: str, variables: Mapping[str, str]) -> str:
     return re.sub(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}", lambda m: str(variables.get(m.group(1), "")), text)
-
-
-
-def _body(environ: dict[str, Any]) -> bytes:
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    return environ["wsgi.input"].read(length) if length else b""

@@ -31,8 +31,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
-from walkthrough.emulator.checks import read_body, s3_error
-from walkthrough.emulator.s3_access import action_of, s3_target
+from walkthrough.emulator.s3_requests import action_of, s3_target
+from walkthrough.emulator.wsgi import read_body, s3_error
 
 CALLERS = ("function", "client", "any")
 #: (HTTP status, message) of the errors a test may ask for by code.

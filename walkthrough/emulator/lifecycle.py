@@ -24,11 +24,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
+from walkthrough.emulator import credentials
 from walkthrough.errors import WalkthroughError
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
 @dataclass
@@ -45,7 +45,7 @@ class EmulatorInfo:
     def export_lines(self, region: str = "us-east-1") -> list[str]:
         """Shell lines that point the AWS CLI and SDKs at this emulator."""
         lines = [f"export AWS_ENDPOINT_URL={self.endpoint}"]
-        lines += [f"export {name}={value}" for name, value in FAKE_CREDENTIALS.items()]
+        lines += [f"export {name}={value}" for name, value in credentials.environment().items()]
         lines += [f"export AWS_DEFAULT_REGION={region}", f"export AWS_REGION={region}", "unset AWS_PROFILE AWS_SESSION_TOKEN"]
         return lines
 
@@ -86,6 +86,13 @@ def health(port: int, timeout: float = 1.0) -> dict | None:
     except (urllib.error.URLError, OSError, ValueError):
         return None
     return body if body.get("service") == "walkthrough-emulator" else None
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, on loopback (for a private emulator: tests, ``make notebooks``)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _port_in_use(port: int) -> bool:
@@ -136,8 +143,8 @@ def status(port: int) -> EmulatorInfo | None:
 def start(port: int, concurrency: int | None = None, retry_delays: str | None = None, iam: str | None = None) -> EmulatorInfo:
     """Start the emulator in the background, or return the one already running on ``port``.
 
-    ``concurrency``, ``retry_delays`` ("1,2") and ``iam`` ("enforce", "strict",
-    "off") override ``WALKTHROUGH_EMULATOR_CONCURRENCY``, ``…_RETRY_DELAYS`` and
+    ``concurrency``, ``retry_delays`` ("1,2") and ``iam`` ("strict", the
+    default, "enforce", "off") override ``WALKTHROUGH_EMULATOR_CONCURRENCY``, ``…_RETRY_DELAYS`` and
     ``…_IAM`` for a new emulator; a running one keeps its settings.
     """
     with _port_lock(port):

@@ -1,10 +1,18 @@
-"""Resource-policy evaluation, as S3 applies a bucket policy to one request.
+"""The one policy evaluator: identity policies, resource policies, and what S3 counts as public.
+
+Every permission check the emulator makes comes here: a function's role
+(identity-based policies: ``evaluate_identity``), and resource-based policies
+(``evaluate``): a bucket policy for an anonymous viewer or CloudFront, a
+Lambda function's policy for S3's notification validation and for API
+Gateway's invocation. Both follow AWS's evaluation logic
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html):
+an explicit Deny wins over any Allow; with neither, the request is implicitly
+denied.
 
 Enough of IAM's policy language for the principals the tutorial meets:
 anonymous viewers, CloudFront's service principal (origin access control),
 an origin access identity (its IAM-style ARN or its S3 canonical user), and
-AWS account principals. An explicit Deny wins over any Allow; with neither,
-the request is implicitly denied. ``Action`` and ``NotAction`` match without
+AWS account principals. ``Action`` and ``NotAction`` match without
 regard to case, ``Resource`` and ``NotResource`` with it, both with ``*`` and
 ``?`` wildcards (``*`` crosses ``/``, as in IAM). Condition keys are
 case-insensitive; the operators are the string, ARN, Bool, Null, numeric and
@@ -137,6 +145,52 @@ def evaluate(policy: Mapping[str, Any] | None, request: Request) -> Decision:
 
 def allows(policy: Mapping[str, Any] | None, request: Request) -> bool:
     return evaluate(policy, request) == "Allow"
+
+
+def _identity_statement_applies(statement: Mapping[str, Any], action: str, resource: str, context: Mapping[str, Any]) -> bool:
+    """An identity policy's statement names no principal (it is the caller's own) but must name actions and resources."""
+    if "Action" not in statement and "NotAction" not in statement:
+        return False
+    if "Resource" not in statement and "NotResource" not in statement:
+        return False
+    if "Action" in statement and not any(matches(p, action, ignore_case=True) for p in _as_list(statement["Action"])):
+        return False
+    if "NotAction" in statement and any(matches(p, action, ignore_case=True) for p in _as_list(statement["NotAction"])):
+        return False
+    if "Resource" in statement and not any(matches(p, resource) for p in _as_list(statement["Resource"])):
+        return False
+    if "NotResource" in statement and any(matches(p, resource) for p in _as_list(statement["NotResource"])):
+        return False
+    return conditions_hold(statement.get("Condition") or {}, context)
+
+
+def evaluate_identity(
+    documents: Iterable[Mapping[str, Any]], action: str, resources: Iterable[str], context: Mapping[str, Any] | None = None
+) -> Decision:
+    """Identity-based policies' decision for one action on one resource, given in any of its spellings.
+
+    ``resources`` lists equivalent ARNs of one resource (CloudWatch Logs names
+    a log group both ``log-group:NAME`` and ``log-group:NAME:*``): a statement
+    applies when it matches any of them.
+    """
+    context = context or {}
+    spellings = tuple(resources)
+    statements = [statement for document in documents for statement in _as_list(document.get("Statement"))]
+    return decide(statements, lambda s: any(_identity_statement_applies(s, action, r, context) for r in spellings))
+
+
+def service_may_invoke(policy: Mapping[str, Any] | None, service: str, function_arn: str, source_arn: str, source_account: str) -> bool:
+    """Whether a Lambda function's policy lets ``service`` invoke it on behalf of ``source_arn``.
+
+    The request context carries ``aws:SourceArn`` and ``aws:SourceAccount``, as
+    S3 and API Gateway send them, so ``lambda add-permission --source-arn
+    --source-account`` conditions are judged as Lambda judges them.
+    """
+    request = Request(
+        Caller(service=service), "lambda:InvokeFunction", function_arn.removesuffix(":$LATEST"),
+        {"aws:SourceArn": source_arn, "aws:SourceAccount": source_account},
+    )
+    return allows(policy, request)
 
 
 # ---------------------------------------------------------------- conditions

@@ -5,7 +5,7 @@ function's role, and AWS allows or denies each call the function makes by
 that role's permission policies. The emulator does the same:
 
 - ``Roles.credentials_for(spec)`` mints credentials for the role in moto's STS
-  backend (``moto_hooks.mint_role_credentials``) and remembers which function
+  backend (``moto_internals.mint_role_credentials``) and remembers which function
   each access key belongs to; the worker gets them as ``AWS_ACCESS_KEY_ID``,
   ``AWS_SECRET_ACCESS_KEY`` and ``AWS_SESSION_TOKEN``.
 - ``Roles.authorize(environ)`` runs in the WSGI middleware before moto. A
@@ -43,15 +43,16 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Literal, Mapping
 from urllib.parse import parse_qs, unquote
 
-from walkthrough.emulator import moto_hooks, policies
-from walkthrough.emulator.checks import read_body, s3_error
+from walkthrough.emulator import moto_internals, policies
 from walkthrough.emulator.runtime import FunctionSpec
-from walkthrough.emulator.s3_access import action_of, s3_target
+from walkthrough.emulator.s3_requests import action_of, s3_target
+from walkthrough.emulator.wsgi import credential_scope, read_body, s3_error
 
 log = logging.getLogger("walkthrough.emulator.roles")
 
-MODES = ("enforce", "strict", "off")
-Decision = Literal["Allow", "Deny", "ImplicitDeny"]
+MODES = ("strict", "enforce", "off")
+DEFAULT_MODE = "strict"
+Decision = policies.Decision
 CREDENTIAL_LIFETIME_S = 12 * 3600
 
 
@@ -87,53 +88,9 @@ class Refusal:
     check: Check
 
 
-def access_key_of(environ: Mapping[str, Any]) -> tuple[str, str, str] | None:
-    """(access key id, region, service) of a SigV4-signed request (header or presigned URL), else None."""
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    scope = ""
-    if "Credential=" in auth:
-        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].strip()
-    else:
-        query = parse_qs(environ.get("QUERY_STRING", ""))
-        scope = unquote((query.get("X-Amz-Credential") or [""])[0])
-    parts = scope.split("/")
-    if len(parts) < 4 or not parts[0]:
-        return None
-    return parts[0], parts[2], parts[3]
-
-
-# ------------------------------------------------------------------------- identity-based evaluation
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-def _applies(statement: Mapping[str, Any], action: str, resource: str, context: Mapping[str, Any]) -> bool:
-    if "Action" in statement and not any(policies.matches(p, action, ignore_case=True) for p in _as_list(statement["Action"])):
-        return False
-    if "NotAction" in statement and any(policies.matches(p, action, ignore_case=True) for p in _as_list(statement["NotAction"])):
-        return False
-    if "Action" not in statement and "NotAction" not in statement:
-        return False
-    if "Resource" in statement and not any(policies.matches(p, resource) for p in _as_list(statement["Resource"])):
-        return False
-    if "NotResource" in statement and any(policies.matches(p, resource) for p in _as_list(statement["NotResource"])):
-        return False
-    if "Resource" not in statement and "NotResource" not in statement:
-        return False
-    return policies.conditions_hold(statement.get("Condition") or {}, context)
-
-
 def evaluate(documents: Iterable[Mapping[str, Any]], check: Check, context: Mapping[str, Any] | None = None) -> Decision:
-    """Identity-based policies' decision for one action on one resource (any of its spellings)."""
-    context = context or {}
-    statements = [statement for document in documents for statement in _as_list(document.get("Statement"))]
-    return policies.decide(
-        statements, lambda statement: any(_applies(statement, check.action, r, context) for r in (check.resource, *check.also))
-    )
+    """The role's identity-based policies' decision for one check (``policies.evaluate_identity``)."""
+    return policies.evaluate_identity(documents, check.action, (check.resource, *check.also), context)
 
 
 # ------------------------------------------------------------------------- what a request needs
@@ -227,7 +184,7 @@ def logs_checks(environ: dict[str, Any], operation: str, region: str, account: s
 class Roles:
     """Minted function credentials, and the authorization of requests made with them."""
 
-    def __init__(self, mode: str = "strict") -> None:
+    def __init__(self, mode: str = DEFAULT_MODE) -> None:
         if mode not in MODES:
             raise ValueError(f"WALKTHROUGH_EMULATOR_IAM must be one of {', '.join(MODES)}, not {mode!r}")
         self.mode = mode
@@ -239,7 +196,7 @@ class Roles:
     # -- credentials ---------------------------------------------------------------
     def credentials_for(self, spec: FunctionSpec) -> dict[str, str]:
         """Fresh credentials of the function's role for one execution environment (worker)."""
-        minted = moto_hooks.mint_role_credentials(spec.role, spec.name, spec.region, CREDENTIAL_LIFETIME_S)
+        minted = moto_internals.mint_role_credentials(spec.role, spec.name, spec.region, CREDENTIAL_LIFETIME_S)
         caller = FunctionCaller(minted.access_key_id, spec.role, minted.caller_arn, spec.name, spec.arn, spec.account_id)
         with self._lock:
             self._callers[minted.access_key_id] = caller
@@ -255,7 +212,7 @@ class Roles:
 
     def caller_of(self, environ: Mapping[str, Any]) -> FunctionCaller | None:
         """The function behind a request, when it is signed with a minted key."""
-        key = access_key_of(environ)
+        key = credential_scope(environ)
         return self.caller(key[0]) if key else None
 
     # -- decisions ---------------------------------------------------------------------
@@ -270,7 +227,7 @@ class Roles:
         """The role's decision for one check ("Unrestricted" when this mode does not judge the role)."""
         if self.mode == "off":
             return "Unrestricted"
-        documents = moto_hooks.role_policy_documents(role_arn)
+        documents = moto_internals.role_policy_documents(role_arn)
         if documents is None:
             return "ImplicitDeny"  # the role is gone: its credentials allow nothing
         if not documents and self.mode == "enforce":
@@ -303,7 +260,7 @@ class Roles:
         """None when the request may go on to moto; otherwise the service's AccessDenied answer."""
         if self.mode == "off":
             return None
-        key = access_key_of(environ)
+        key = credential_scope(environ)
         if key is None:
             return None
         caller = self.caller(key[0])
@@ -335,9 +292,9 @@ class Roles:
     def _hide_missing_object(self, caller: FunctionCaller, environ: dict[str, Any], context: Mapping[str, Any]) -> Refusal | None:
         """S3 answers a missing key with 403 unless the caller may list the bucket (then 404, from moto)."""
         target = s3_target(environ)
-        if target is None or not target.key or moto_hooks.find_bucket(target.bucket) is None:
+        if target is None or not target.key or moto_internals.find_bucket(target.bucket) is None:
             return None
-        if moto_hooks.object_public_read(target.bucket, target.key) is not None:
+        if moto_internals.object_public_read(target.bucket, target.key) is not None:
             return None  # the object exists
         listing = Check("s3:ListBucket", f"arn:aws:s3:::{target.bucket}")
         decision = self.decide(caller.role_arn, listing, {**context, "s3:prefix": target.key})

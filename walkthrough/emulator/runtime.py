@@ -360,9 +360,6 @@ class Worker:
         return InvocationResult(request_id, ok, payload, all_lines, duration_ms, init_ms, max_memory_mb, error_type)
 
 
-Credentials = Mapping[str, str] | Callable[[FunctionSpec], Mapping[str, str]]
-
-
 @dataclass
 class FunctionStats:
     """How often a function ran, and how many of its invocations ran at once at most."""
@@ -376,19 +373,19 @@ class FunctionStats:
 class WorkerPool:
     """Warm workers per function version, created on demand, replaced when the function changes.
 
-    ``credentials`` is either fixed environment variables or a function of the
-    spec that returns the ones of its execution role (called once per new
-    worker, as Lambda gives each execution environment its own). ``sink`` is
-    a ``LogSink`` or a function of the region that returns one. ``may_log``
-    says whether a worker's log stream is delivered (the role may write it).
+    ``credentials(spec)`` returns the environment variables of the function's
+    execution role (called once per new worker, as Lambda gives each
+    execution environment its own); ``sink(region)`` the ``LogSink`` its log
+    goes to; ``may_log(spec, stream)`` whether that stream is delivered (the
+    role may write it).
     """
 
     def __init__(
         self,
         endpoint: str,
-        credentials: Credentials,
-        sink: LogSink | Callable[[str], LogSink] | None = None,
-        may_log: Callable[[FunctionSpec, str], bool] | None = None,
+        credentials: Callable[[FunctionSpec], Mapping[str, str]],
+        sink: Callable[[str], LogSink],
+        may_log: Callable[[FunctionSpec, str], bool],
     ) -> None:
         self.endpoint = endpoint
         self.credentials = credentials
@@ -405,8 +402,7 @@ class WorkerPool:
         self.invocations = 0
 
     def _credentials(self, spec: FunctionSpec) -> dict[str, str]:
-        credentials = self.credentials(spec) if callable(self.credentials) else self.credentials
-        return dict(credentials)
+        return dict(self.credentials(spec))
 
     def _acquire(self, spec: FunctionSpec, load_code: Callable[[], FunctionCode]) -> Worker:
         with self._lock:
@@ -486,10 +482,10 @@ class WorkerPool:
             ok = result.ok
         finally:
             self._ended(spec, ok)
-        sink = self.sink(spec.region) if callable(self.sink) else self.sink
+        sink = self.sink(spec.region)
         if sink is not None:
             try:
-                if self.may_log is None or self.may_log(spec, worker.log_stream):
+                if self.may_log(spec, worker.log_stream):
                     sink.write(spec.log_group, worker.log_stream, result.log_lines)
             except Exception:  # the log is a courtesy; never fail the invocation for it
                 log.exception("could not write the log of %s", spec.name)

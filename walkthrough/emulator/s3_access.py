@@ -26,103 +26,25 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
-from walkthrough.emulator import moto_hooks, policies
-from walkthrough.emulator.checks import read_body, request_path, respond, s3_error, signing_service
+from walkthrough.emulator import credentials, moto_internals, policies
+from walkthrough.emulator.s3_requests import Target, action_of, s3_target
+from walkthrough.emulator.wsgi import read_body, respond, s3_error, signing_service
 
 log = logging.getLogger("walkthrough.emulator.s3")
 
 #: What moto's STS answers to GetCallerIdentity with the emulator's fake credentials.
-DEFAULT_CALLER_ARN = "arn:aws:sts::123456789012:user/moto"
+DEFAULT_CALLER_ARN = f"arn:aws:sts::{credentials.ACCOUNT_ID}:user/moto"
 PUBLIC_CANNED_ACLS = {"public-read", "public-read-write", "authenticated-read"}
 _NOT_S3_PREFIXES = ("/moto-api", "/_walkthrough/", "/latest/meta-data/", "/latest/api/", "/favicon.ico")
 _SIGNATURE_PARAMS = {"x-amz-signature", "signature", "x-amz-credential", "awsaccesskeyid"}
-
-# sub-resource query parameter -> action, per (level, method)
-_OBJECT_ACTIONS: dict[str, list[tuple[str, str]]] = {
-    "GET": [("acl", "s3:GetObjectAcl"), ("tagging", "s3:GetObjectTagging"), ("attributes", "s3:GetObjectAttributes"),
-            ("retention", "s3:GetObjectRetention"), ("legal-hold", "s3:GetObjectLegalHold"), ("uploadId", "s3:ListMultipartUploadParts"),
-            ("versionId", "s3:GetObjectVersion")],
-    "PUT": [("acl", "s3:PutObjectAcl"), ("tagging", "s3:PutObjectTagging"), ("retention", "s3:PutObjectRetention"),
-            ("legal-hold", "s3:PutObjectLegalHold")],
-    "DELETE": [("tagging", "s3:DeleteObjectTagging"), ("uploadId", "s3:AbortMultipartUpload"), ("versionId", "s3:DeleteObjectVersion")],
-}
-_OBJECT_DEFAULT = {"GET": "s3:GetObject", "HEAD": "s3:GetObject", "PUT": "s3:PutObject", "DELETE": "s3:DeleteObject"}
-_BUCKET_GET = {
-    "versions": "s3:ListBucketVersions", "uploads": "s3:ListBucketMultipartUploads", "location": "s3:GetBucketLocation",
-    "policy": "s3:GetBucketPolicy", "acl": "s3:GetBucketAcl", "cors": "s3:GetBucketCORS", "website": "s3:GetBucketWebsite",
-    "tagging": "s3:GetBucketTagging", "versioning": "s3:GetBucketVersioning", "notification": "s3:GetBucketNotification",
-    "policyStatus": "s3:GetBucketPolicyStatus", "publicAccessBlock": "s3:GetBucketPublicAccessBlock",
-    "logging": "s3:GetBucketLogging", "lifecycle": "s3:GetLifecycleConfiguration", "encryption": "s3:GetEncryptionConfiguration",
-    "ownershipControls": "s3:GetBucketOwnershipControls", "requestPayment": "s3:GetBucketRequestPayment",
-    "object-lock": "s3:GetBucketObjectLockConfiguration", "replication": "s3:GetReplicationConfiguration",
-    "accelerate": "s3:GetAccelerateConfiguration",
-}
-_BUCKET_PUT = {
-    "policy": "s3:PutBucketPolicy", "acl": "s3:PutBucketAcl", "cors": "s3:PutBucketCORS", "website": "s3:PutBucketWebsite",
-    "tagging": "s3:PutBucketTagging", "versioning": "s3:PutBucketVersioning", "notification": "s3:PutBucketNotification",
-    "publicAccessBlock": "s3:PutBucketPublicAccessBlock", "logging": "s3:PutBucketLogging",
-    "lifecycle": "s3:PutLifecycleConfiguration", "encryption": "s3:PutEncryptionConfiguration",
-    "ownershipControls": "s3:PutBucketOwnershipControls",
-}
-_BUCKET_DELETE = {
-    "policy": "s3:DeleteBucketPolicy", "cors": "s3:PutBucketCORS", "website": "s3:DeleteBucketWebsite",
-    "tagging": "s3:PutBucketTagging", "publicAccessBlock": "s3:PutBucketPublicAccessBlock",
-    "lifecycle": "s3:PutLifecycleConfiguration", "encryption": "s3:PutEncryptionConfiguration",
-    "ownershipControls": "s3:PutBucketOwnershipControls",
-}
-
-
-@dataclass(frozen=True)
-class Target:
-    """The bucket and key an S3 request names (key "" for the bucket itself)."""
-
-    bucket: str
-    key: str
-
-
-
-def s3_target(environ: dict[str, Any]) -> Target | None:
-    """Bucket and key of a path-style (``/bucket/key``) or virtual-hosted (``bucket.s3...``) request."""
-    path = request_path(environ.get("PATH_INFO", "") or "/")
-    host = environ.get("HTTP_HOST", "").split(":")[0].lower()
-    virtual = None
-    if host.endswith(".s3.localhost") or (host.endswith(".localhost") and host.count(".") == 1):
-        virtual = host.split(".")[0]
-    elif host.endswith(".amazonaws.com") and (".s3." in host or ".s3-" in host) and not host.startswith("s3."):
-        virtual = host.split(".s3", 1)[0]
-    if virtual:
-        return Target(virtual, path.lstrip("/"))
-    trimmed = path.lstrip("/")
-    if not trimmed:
-        return None
-    bucket, _, key = trimmed.partition("/")
-    return Target(bucket, key)
-
 
 def is_anonymous(environ: dict[str, Any], query: dict[str, list[str]]) -> bool:
     if environ.get("HTTP_AUTHORIZATION") or environ.get("HTTP_X_AMZ_TARGET"):
         return False
     return not any(name.lower() in _SIGNATURE_PARAMS for name in query)
-
-
-def action_of(method: str, target: Target, query: dict[str, list[str]]) -> str | None:
-    """The IAM action of an S3 request, or None when this module does not judge it."""
-    if target.key:
-        for parameter, action in _OBJECT_ACTIONS.get("GET" if method == "HEAD" else method, []):
-            if parameter in query:
-                return action
-        return _OBJECT_DEFAULT.get(method)
-    if method in ("GET", "HEAD"):
-        return next((a for p, a in _BUCKET_GET.items() if p in query), "s3:ListBucket")
-    if method == "PUT":
-        return next((a for p, a in _BUCKET_PUT.items() if p in query), "s3:CreateBucket")
-    if method == "DELETE":
-        return next((a for p, a in _BUCKET_DELETE.items() if p in query), "s3:DeleteBucket")
-    return None
 
 
 def _context(environ: dict[str, Any], query: dict[str, list[str]], action: str) -> dict[str, Any]:
@@ -141,7 +63,7 @@ def _context(environ: dict[str, Any], query: dict[str, list[str]], action: str) 
     return context
 
 
-def anonymous_allowed(bucket: moto_hooks.BucketView, action: str, key: str, context: dict[str, Any]) -> bool:
+def anonymous_allowed(bucket: moto_internals.BucketView, action: str, key: str, context: dict[str, Any]) -> bool:
     """S3's decision for an anonymous caller: policy (Deny wins, RestrictPublicBuckets), then ACLs."""
     resource = f"arn:aws:s3:::{bucket.name}/{key}" if key else f"arn:aws:s3:::{bucket.name}"
     decision = policies.evaluate(bucket.policy, policies.Request(policies.Caller.nobody(), action, resource, context))
@@ -154,7 +76,7 @@ def anonymous_allowed(bucket: moto_hooks.BucketView, action: str, key: str, cont
     if not bucket.acls_enabled or bucket.block_public_access.get("IgnorePublicAcls"):
         return False
     if action in ("s3:GetObject", "s3:GetObjectVersion"):
-        return bool(moto_hooks.object_public_read(bucket.name, key))
+        return bool(moto_internals.object_public_read(bucket.name, key))
     if action == "s3:ListBucket":
         return bucket.acl_public_read
     return False
@@ -187,7 +109,7 @@ class S3Access:
         action = action_of(method, target, query)
         if action is None:
             return None
-        bucket = moto_hooks.find_bucket(target.bucket)
+        bucket = moto_internals.find_bucket(target.bucket)
         if bucket is None:
             if action == "s3:CreateBucket":
                 return _denied(start_response, method)
@@ -195,7 +117,7 @@ class S3Access:
         context = _context(environ, query, action)
         if not anonymous_allowed(bucket, action, target.key, context):
             return _denied(start_response, method)
-        if action in ("s3:GetObject", "s3:GetObjectVersion") and moto_hooks.object_public_read(bucket.name, target.key) is None:
+        if action in ("s3:GetObject", "s3:GetObjectVersion") and moto_internals.object_public_read(bucket.name, target.key) is None:
             if not anonymous_allowed(bucket, "s3:ListBucket", "", {**context, "s3:prefix": target.key}):
                 return _denied(start_response, method)  # S3 hides whether the key exists
         return None
@@ -203,7 +125,7 @@ class S3Access:
     def _signed_put(self, environ: dict[str, Any], start_response: Callable[..., Any], target: Target,
                     query: dict[str, list[str]]) -> Iterable[bytes] | None:
         if "policy" in query and not target.key:
-            bucket = moto_hooks.find_bucket(target.bucket)
+            bucket = moto_internals.find_bucket(target.bucket)
             if bucket is None or not bucket.block_public_access.get("BlockPublicPolicy"):
                 return None
             try:
@@ -222,7 +144,7 @@ class S3Access:
         grants_everyone = any("acs.amazonaws.com/groups/global/" in environ.get(h, "") for h in (
             "HTTP_X_AMZ_GRANT_READ", "HTTP_X_AMZ_GRANT_WRITE", "HTTP_X_AMZ_GRANT_FULL_CONTROL", "HTTP_X_AMZ_GRANT_READ_ACP"))
         if canned in PUBLIC_CANNED_ACLS or grants_everyone:
-            bucket = moto_hooks.find_bucket(target.bucket)
+            bucket = moto_internals.find_bucket(target.bucket)
             if bucket is not None and bucket.block_public_access.get("BlockPublicAcls"):
                 return respond(start_response, 403, s3_error("AccessDenied", "Access Denied"), content_type="application/xml")
         return None

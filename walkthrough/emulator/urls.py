@@ -50,6 +50,3 @@ def api_url(endpoint: str, rest_api_id: str, stage: str, path: str = "", *, host
         return f"{scheme}://{rest_api_id.lower()}{APIGATEWAY_HOST_SUFFIX}{port}/{quote(stage, safe='')}/{tail}"
     return f"{endpoint.rstrip('/')}{APIGATEWAY_PREFIX}{rest_api_id}/{quote(stage, safe='')}/{tail}"
 
-
-#: ``local_url(endpoint, distribution_id, path="")``: the name step modules may know it by.
-local_url = cloudfront_url

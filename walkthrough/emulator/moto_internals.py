@@ -1,0 +1,696 @@
+"""Every use of moto's internals, in one place: what the emulator patches in moto and what it reads from it.
+
+moto provides the control planes, and has no public hook for what the
+emulator adds. So, and only here:
+
+- **patched**: ``LambdaFunction.invoke`` (every Invoke API call) runs the
+  code in ``runtime.WorkerPool`` instead of Docker;
+  ``s3.notifications._invoke_awslambda`` (called synchronously inside the
+  upload) hands the event to the asynchronous queue, so the upload returns at
+  once; ``LambdaBackend.layers_versions_by_arn`` resolves the public Klayers
+  Pillow layer the document names (moto looks layers up in the caller's own
+  account only); CloudFront's ``Origin.__init__`` keeps
+  ``OriginAccessControlId`` and ``S3OriginConfig``, which moto 5.2 parses and
+  then drops; moto's own IAM authorization stays off
+  (``INITIAL_NO_AUTH_ACTION_COUNT``), because it evaluates DynamoDB and Logs
+  calls against resource ``*``, so a policy scoped to a table could never
+  allow anything (``roles.py`` authorizes instead);
+- **read**: a function's configuration, zip and layers; its asynchronous
+  settings; its role's policy documents, and credentials minted for the role
+  in the STS backend (``sts:AssumeRole`` by a user on a role trusted only by
+  ``lambda.amazonaws.com`` crashes moto's trust check); CloudFront
+  distributions and origin access controls; API Gateway REST APIs; S3
+  buckets' policy, Block Public Access and ACLs.
+
+What leaves this module is plain data (frozen dataclasses of strings, tuples
+and mappings), except the ``LambdaFunction`` that ``find_function`` returns
+for ``spec_of``/``code_of``. ``INTERNALS`` lists every internal relied on;
+``check_internals`` verifies them, and ``tests/test_moto_internals.py`` runs
+it, so a moto upgrade that moves one fails naming it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import timezone
+from typing import Any, Callable, Mapping
+from urllib.parse import unquote
+
+# AWS managed policies (AmazonS3FullAccess, ...) exist only when moto loads them
+# as its IAM backend is created, so this must be set before moto is imported.
+os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+
+from moto import settings as moto_settings  # noqa: E402
+from moto.apigateway import models as apigateway_models  # noqa: E402
+from moto.awslambda import models as lambda_models  # noqa: E402
+from moto.awslambda.utils import get_backend as lambda_backend  # noqa: E402
+from moto.cloudfront import models as cloudfront_models  # noqa: E402
+from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
+from moto.iam import models as iam_models  # noqa: E402
+from moto.s3 import models as s3_models  # noqa: E402
+from moto.s3 import notifications as s3_notifications  # noqa: E402
+from moto.s3control import models as s3control_models  # noqa: E402
+from moto.sts import models as sts_models  # noqa: E402
+
+from walkthrough.emulator.runtime import FunctionCode, FunctionSpec, InvocationResult  # noqa: E402
+from walkthrough.packaging import build_local_pillow_zip, code_sha256  # noqa: E402 - no AWS calls: safe in the emulator
+
+#: Every internal the emulator relies on: (module or class, attribute, what for).
+INTERNALS: list[tuple[Any, str, str]] = [
+    (lambda_models.LambdaFunction, "invoke", "runs every Lambda invocation (patched)"),
+    (lambda_models.LambdaFunction, "_get_layers_data", "validates a function's layers through layers_versions_by_arn"),
+    (lambda_models.LambdaBackend, "layers_versions_by_arn", "finds a layer version's zip; resolves Klayers' Pillow ARNs (patched)"),
+    (lambda_models.LambdaBackend, "get_function", "finds the function an event names"),
+    (lambda_models, "EventInvokeConfig", "a function's retry attempts, event age and destinations"),
+    (s3_notifications, "_invoke_awslambda", "delivers S3 notifications to Lambda (patched)"),
+    (s3_notifications, "send_event", "matches notification filters and builds S3 events"),
+    (cloudfront_models, "cloudfront_backends", "finds CloudFront distributions and origin access controls"),
+    (cloudfront_models.Origin, "__init__", "keeps an origin's OriginAccessControlId and S3OriginConfig (patched)"),
+    (apigateway_models, "apigateway_backends", "routes requests to a REST API's stages"),
+    (apigateway_models.Resource, "get_path", "matches a request to an API resource"),
+    (s3_models, "s3_backends", "reads a bucket's policy, Block Public Access and ACLs"),
+    (s3_models, "FakeKey", "tells an object from a delete marker"),
+    (s3control_models, "s3control_backends", "reads the account's Block Public Access"),
+    (sts_models, "sts_backends", "mints a function's execution-role credentials"),
+    (sts_models.STSBackend, "assume_role", "mints a function's execution-role credentials"),
+    (iam_models, "iam_backends", "reads a function role's permission policies"),
+    (iam_models.IAMBackend, "get_role_by_arn", "finds a function's execution role"),
+    (moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", "keeps moto's own IAM authorization off"),
+]
+
+#: The parameters the emulator's replacements must accept, in order: (function, expected leading parameters).
+SIGNATURES: list[tuple[str, Callable[[], Any], list[str]]] = [
+    ("LambdaFunction.invoke", lambda: _ORIGINAL["lambda_invoke"], ["self", "body", "request_headers", "response_headers"]),
+    ("s3.notifications._invoke_awslambda", lambda: _ORIGINAL["s3_invoke"], ["account_id", "event_body", "fn_arn", "region_name"]),
+    ("LambdaBackend.layers_versions_by_arn", lambda: _ORIGINAL["layers_by_arn"], ["self", "layer_version_arn"]),
+    ("cloudfront.models.Origin.__init__", lambda: _ORIGINAL["origin_init"], ["self", "origin"]),
+]
+
+#: Attributes read from live backends of the default account: (what, backend factory, attributes).
+BACKEND_ATTRIBUTES: list[tuple[str, Callable[[], Any], tuple[str, ...]]] = [
+    ("CloudFrontBackend", lambda: cloudfront_models.cloudfront_backends[DEFAULT_ACCOUNT_ID]["aws"], ("distributions", "origin_access_controls")),
+    ("APIGatewayBackend", lambda: apigateway_models.apigateway_backends[DEFAULT_ACCOUNT_ID]["us-east-1"], ("apis",)),
+    ("S3Backend", lambda: s3_models.s3_backends[DEFAULT_ACCOUNT_ID]["aws"], ("get_bucket",)),
+    ("S3ControlBackend", lambda: s3control_models.s3control_backends[DEFAULT_ACCOUNT_ID]["aws"], ("public_access_block",)),
+]
+
+#: Attributes read from model instances (a missing one surfaces as ``MotoInternalsChanged`` naming it).
+FUNCTION_ATTRIBUTES = (
+    "function_name", "function_arn", "version", "handler", "run_time", "timeout", "memory_size",
+    "environment_vars", "role", "code_sha_256", "code_bytes", "layers", "region", "account_id",
+    "event_invoke_config", "reserved_concurrency",
+)
+DISTRIBUTION_ATTRIBUTES = ("distribution_id", "arn", "domain_name", "etag", "status", "distribution_config")
+ORIGIN_ATTRIBUTES = ("id", "domain_name", "origin_path", "s3_access_identity")
+BEHAVIOUR_ATTRIBUTES = ("target_origin_id", "viewer_protocol_policy", "allowed_methods")
+REST_API_ATTRIBUTES = ("id", "name", "resources", "stages", "binaryMediaTypes", "account_id", "region_name")
+RESOURCE_ATTRIBUTES = ("id", "path_part", "resource_methods")
+METHOD_ATTRIBUTES = ("http_method", "authorization_type", "api_key_required", "method_integration")
+BUCKET_ATTRIBUTES = ("name", "account_id", "region_name", "policy", "public_access_block", "acl", "ownership_rule", "keys")
+ROLE_ATTRIBUTES = ("arn", "policies", "managed_policies")
+POLICY_VERSION_ATTRIBUTES = ("is_default", "document")
+ASSUMED_ROLE_ATTRIBUTES = ("access_key_id", "secret_access_key", "session_token", "expiration", "arn")
+
+#: Lambda's defaults for asynchronous invocations.
+DEFAULT_MAX_RETRY_ATTEMPTS = 2
+DEFAULT_MAX_EVENT_AGE_S = 21600
+#: Klayers' Python 3.12 Pillow layer, any region and version (Klayers has spelt it Pillow and pillow).
+PUBLIC_PILLOW_LAYER = re.compile(r"^arn:aws:lambda:([a-z0-9-]+):770693421928:layer:(Klayers-p312-pillow):(\d+)$", re.IGNORECASE)
+
+#: moto's own functions, kept before the emulator replaces them (a replacement calls or checks the original).
+_ORIGINAL: dict[str, Any] = {
+    "lambda_invoke": getattr(lambda_models.LambdaFunction, "invoke", None),
+    "s3_invoke": getattr(s3_notifications, "_invoke_awslambda", None),
+    "layers_by_arn": getattr(lambda_models.LambdaBackend, "layers_versions_by_arn", None),
+    "origin_init": getattr(cloudfront_models.Origin, "__init__", None),
+}
+
+
+class MotoInternalsChanged(RuntimeError):
+    """A moto model no longer has an attribute the emulator reads (moto was upgraded)."""
+
+
+def check_internals(function: Any | None = None) -> list[str]:
+    """Names of the moto internals the emulator relies on that are missing or changed.
+
+    With ``function`` (a live ``LambdaFunction`` whose role exists), also the
+    attributes read from a function and its role, and minting credentials.
+    """
+    problems = [f"{getattr(owner, '__name__', owner)}.{name} ({why})" for owner, name, why in INTERNALS if not hasattr(owner, name)]
+    for name, original, expected in SIGNATURES:
+        target = original()
+        if target is None:
+            continue  # already reported as missing
+        params = list(inspect.signature(target).parameters)
+        if params[: len(expected)] != expected:
+            problems.append(f"{name}{params} (expected {', '.join(expected)})")
+    for what, backend, attributes in BACKEND_ATTRIBUTES:
+        try:
+            live = backend()
+        except Exception as exc:  # noqa: BLE001 - report, do not crash the check
+            problems.append(f"{what} ({exc})")
+            continue
+        problems += [f"{what}.{a}" for a in attributes if not hasattr(live, a)]
+    if function is not None:
+        problems += [f"LambdaFunction.{a}" for a in FUNCTION_ATTRIBUTES if not hasattr(function, a)]
+        try:
+            role = iam_models.iam_backends[function.account_id]["aws"].get_role_by_arn(function.role)
+            problems += [f"Role.{a}" for a in ROLE_ATTRIBUTES if not hasattr(role, a)]
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"IAMBackend.get_role_by_arn ({exc})")
+        try:
+            mint_role_credentials(function.role, function.function_name, function.region)
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"STSBackend.assume_role ({exc})")
+    return problems
+
+
+def _read(obj: Any, name: str) -> Any:
+    try:
+        return getattr(obj, name)
+    except AttributeError:
+        raise MotoInternalsChanged(f"moto {type(obj).__name__}.{name} is gone; the emulator needs it") from None
+
+
+def _require(obj: Any, names: tuple[str, ...]) -> None:
+    missing = [n for n in names if not hasattr(obj, n)]
+    if missing:
+        raise MotoInternalsChanged(f"moto {type(obj).__name__} lacks {', '.join(missing)}; the emulator needs them")
+
+
+# --------------------------------------------------------------------------- Lambda functions
+
+
+def spec_of(function: Any) -> FunctionSpec:
+    """The identity of a moto function's execution environment."""
+    return FunctionSpec(
+        name=function.function_name,
+        arn=function.function_arn,
+        version=str(function.version),
+        handler=function.handler or "lambda_function.lambda_handler",
+        runtime=function.run_time or "python3.12",
+        timeout_s=int(function.timeout),
+        memory_mb=int(function.memory_size),
+        environment=tuple(sorted((str(k), str(v)) for k, v in (function.environment_vars or {}).items())),
+        role=function.role,
+        code_sha256=function.code_sha_256,
+        layer_arns=tuple(layer["Arn"] for layer in function.layers),
+        region=function.region,
+        account_id=function.account_id,
+    )
+
+
+def code_of(function: Any) -> FunctionCode:
+    """The function's zip and its layers' zips, read from moto's Lambda backend."""
+    backend = lambda_backend(function.account_id, function.region)
+    layers = []
+    for layer in function.layers:
+        version = backend.layers_versions_by_arn(layer["Arn"])
+        if version is None:
+            raise LookupError(f"layer version {layer['Arn']} no longer exists")
+        layers.append(version.code_bytes)
+    return FunctionCode(function.code_bytes, layers)
+
+
+def find_function(account_id: str, region: str, arn: str) -> Any:
+    """The moto function an ARN names (raises moto's not-found error when gone)."""
+    return lambda_backend(account_id, region).get_function(arn)
+
+
+def async_settings_of(function: Any) -> AsyncSettings:
+    """The function's retry attempts, maximum event age, destinations and reserved concurrency."""
+    _require(function, ("event_invoke_config", "reserved_concurrency"))
+    configs = list(function.event_invoke_config or [])
+    config = dict(getattr(configs[-1], "config", {}) or {}) if configs else {}
+    destinations = config.get("DestinationConfig") or {}
+    reserved = function.reserved_concurrency
+    return AsyncSettings(
+        max_retry_attempts=int(config.get("MaximumRetryAttempts", DEFAULT_MAX_RETRY_ATTEMPTS)),
+        max_event_age_s=int(config.get("MaximumEventAgeInSeconds", DEFAULT_MAX_EVENT_AGE_S)),
+        on_success=(destinations.get("OnSuccess") or {}).get("Destination") or None,
+        on_failure=(destinations.get("OnFailure") or {}).get("Destination") or None,
+        reserved_concurrency=None if reserved in (None, "") else int(reserved),
+    )
+
+
+# --------------------------------------------------------------------------- public layers (the document's Klayers ARN)
+
+
+@dataclass(frozen=True)
+class PublicLayerVersion:
+    """What moto reads from a layer version (``arn``, ``code_size``, ``code_bytes``), for a public layer."""
+
+    arn: str
+    version: int
+    code_bytes: bytes
+
+    @property
+    def code_size(self) -> int:
+        return len(self.code_bytes)
+
+    @property
+    def code_sha_256(self) -> str:
+        return code_sha256(self.code_bytes)
+
+
+@functools.lru_cache(maxsize=1)
+def _local_pillow_zip() -> bytes:
+    return build_local_pillow_zip()
+
+
+def public_layer_version(arn: str) -> PublicLayerVersion | None:
+    """The stand-in for a public Klayers Pillow layer version, or None for any other ARN."""
+    match = PUBLIC_PILLOW_LAYER.match(arn or "")
+    if match is None:
+        return None
+    return PublicLayerVersion(arn=arn, version=int(match.group(3)), code_bytes=_local_pillow_zip())
+
+
+# --------------------------------------------------------------------------- IAM and STS: a function's role
+
+
+@dataclass(frozen=True)
+class RoleCredentials:
+    """Temporary credentials of a role, as Lambda hands them to an execution environment."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expiration: float  # epoch seconds
+    caller_arn: str  # arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION
+
+
+@dataclass(frozen=True)
+class AsyncSettings:
+    """A function's asynchronous invocation configuration (PutFunctionEventInvokeConfig)."""
+
+    max_retry_attempts: int = DEFAULT_MAX_RETRY_ATTEMPTS
+    max_event_age_s: int = DEFAULT_MAX_EVENT_AGE_S
+    on_success: str | None = None  # destination ARN
+    on_failure: str | None = None
+    reserved_concurrency: int | None = None
+
+
+def _account_and_partition(arn: str) -> tuple[str, str]:
+    parts = arn.split(":")
+    if len(parts) < 5 or not parts[4]:
+        raise ValueError(f"not an ARN with an account: {arn!r}")
+    return parts[4], parts[1] or "aws"
+
+
+def mint_role_credentials(role_arn: str, session_name: str, region: str, duration_s: int = 43200) -> RoleCredentials:
+    """Temporary credentials for ``role_arn`` (any trust policy), made in moto's STS backend."""
+    account, partition = _account_and_partition(role_arn)
+    backend = sts_models.sts_backends[account][partition]
+    assumed = backend.assume_role(
+        region_name=region, role_session_name=session_name[:64], role_arn=role_arn,
+        policy=None, duration=duration_s, external_id=None,
+    )
+    _require(assumed, ASSUMED_ROLE_ATTRIBUTES)
+    expiration = assumed.expiration
+    return RoleCredentials(
+        assumed.access_key_id, assumed.secret_access_key, assumed.session_token,
+        expiration.replace(tzinfo=expiration.tzinfo or timezone.utc).timestamp(), assumed.arn,
+    )
+
+
+def role_policy_documents(role_arn: str) -> list[dict[str, Any]] | None:
+    """Every permission policy document of a role (inline, then attached), or None when the role is gone."""
+    account, partition = _account_and_partition(role_arn)
+    try:
+        role = iam_models.iam_backends[account][partition].get_role_by_arn(role_arn)
+    except Exception:  # noqa: BLE001 - moto's NotFoundException: no such role
+        return None
+    _require(role, ROLE_ATTRIBUTES)
+    documents: list[dict[str, Any]] = []
+    for document in list(role.policies.values()):
+        documents.append(_policy_json(document))
+    for policy in list(role.managed_policies.values()):
+        for version in list(getattr(policy, "versions", [])):
+            _require(version, POLICY_VERSION_ATTRIBUTES)
+            if version.is_default:
+                documents.append(_policy_json(version.document))
+    return documents
+
+
+def _policy_json(document: Any) -> dict[str, Any]:
+    if isinstance(document, dict):
+        return document
+    text = str(document)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return json.loads(unquote(text))  # documents can arrive URL-encoded
+
+
+# --------------------------------------------------------------------------- CloudFront
+
+
+@dataclass(frozen=True)
+class OriginView:
+    """One origin of a distribution, as the emulator needs it to fetch from S3."""
+
+    id: str
+    domain_name: str
+    origin_path: str
+    #: the origin access control's id ("" without one) and its signing behaviour ("always", "never", "no-override")
+    oac_id: str
+    oac_signing_behavior: str | None
+    #: ``origin-access-identity/cloudfront/<Id>`` ("" without one)
+    oai: str
+    is_s3: bool
+
+    @property
+    def oai_id(self) -> str:
+        return self.oai.rsplit("/", 1)[-1] if self.oai else ""
+
+
+@dataclass(frozen=True)
+class BehaviourView:
+    path_pattern: str  # "*" for the default behaviour
+    target_origin_id: str
+    viewer_protocol_policy: str
+    allowed_methods: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DistributionView:
+    id: str
+    arn: str
+    domain_name: str
+    account_id: str
+    enabled: bool
+    status: str
+    default_root_object: str
+    origins: tuple[OriginView, ...]
+    default_behaviour: BehaviourView
+    behaviours: tuple[BehaviourView, ...]
+
+    def origin(self, origin_id: str) -> OriginView | None:
+        return next((o for o in self.origins if o.id == origin_id), None)
+
+
+def _behaviour(behaviour: Any, pattern: str) -> BehaviourView:
+    _require(behaviour, BEHAVIOUR_ATTRIBUTES)
+    methods = getattr(behaviour.allowed_methods, "items", None) or ["GET", "HEAD"]
+    return BehaviourView(pattern, behaviour.target_origin_id, behaviour.viewer_protocol_policy or "allow-all", tuple(str(m).upper() for m in methods))
+
+
+def _distribution_view(backend: Any, account_id: str, dist: Any) -> DistributionView:
+    _require(dist, DISTRIBUTION_ATTRIBUTES)
+    config = dist.distribution_config
+    origins = []
+    for origin in (_read(config, "Origins").get("Items") or []):
+        _require(origin, ORIGIN_ATTRIBUTES)
+        oac_id = getattr(origin, "origin_access_control_id", "") or ""
+        oac = backend.origin_access_controls.get(oac_id) if oac_id else None
+        domain = origin.domain_name or ""
+        origins.append(OriginView(
+            id=origin.id, domain_name=domain, origin_path=origin.origin_path or "",
+            oac_id=oac_id, oac_signing_behavior=getattr(oac, "signing_behavior", None) if oac else None,
+            oai=origin.s3_access_identity or "",
+            is_s3=hasattr(origin, "s3_origin_config") or bool(oac_id) or ".s3." in f".{domain}" or ".s3-" in domain,
+        ))
+    cache_behaviours = getattr(config, "CacheBehaviors", {}) or {}
+    items = cache_behaviours.get("Items") or [] if isinstance(cache_behaviours, dict) else []
+    return DistributionView(
+        id=dist.distribution_id, arn=dist.arn, domain_name=dist.domain_name, account_id=account_id,
+        enabled=str(getattr(config, "Enabled", False)).lower() == "true", status=str(dist.status),
+        default_root_object=getattr(config, "DefaultRootObject", "") or "",
+        origins=tuple(origins),
+        default_behaviour=_behaviour(_read(config, "DefaultCacheBehavior"), "*"),
+        behaviours=tuple(_behaviour(b, getattr(b, "path_pattern", "")) for b in items if hasattr(b, "target_origin_id")),
+    )
+
+
+def _cloudfront(account_id: str) -> Any:
+    return cloudfront_models.cloudfront_backends[account_id]["aws"]
+
+
+def list_distributions(account_id: str = DEFAULT_ACCOUNT_ID) -> list[DistributionView]:
+    """Every CloudFront distribution of an account, read without advancing its deployment state."""
+    backend = _cloudfront(account_id)
+    return [_distribution_view(backend, account_id, d) for d in list(backend.distributions.values())]
+
+
+def find_distribution(account_id: str, distribution_id: str) -> DistributionView | None:
+    """A distribution by id (case-insensitive, as host names are), or None."""
+    backend = _cloudfront(account_id)
+    wanted = distribution_id.upper()
+    for key, dist in list(backend.distributions.items()):
+        if key.upper() == wanted:
+            return _distribution_view(backend, account_id, dist)
+    return None
+
+
+def find_distribution_by_domain(account_id: str, domain: str) -> DistributionView | None:
+    """The distribution whose ``DomainName`` (``dxxxx.cloudfront.net``) is ``domain``, or None."""
+    backend = _cloudfront(account_id)
+    for dist in list(backend.distributions.values()):
+        if str(getattr(dist, "domain_name", "")).lower() == domain.lower():
+            return _distribution_view(backend, account_id, dist)
+    return None
+
+
+def origin_access_control_ids(account_id: str = DEFAULT_ACCOUNT_ID) -> set[str]:
+    return set(_cloudfront(account_id).origin_access_controls)
+
+
+def _keep_origin_access() -> None:
+    """Make moto's CloudFront ``Origin`` keep ``OriginAccessControlId`` and ``S3OriginConfig``.
+
+    moto 5.2 parses both from a distribution's configuration and then drops
+    them, so GetDistribution(Config) answers without them and an update that
+    round-trips the configuration loses the origin's access. The serializer
+    reads ``origin_access_control_id`` and ``s3_origin_config`` attributes.
+    """
+    original = _ORIGINAL["origin_init"]
+    if getattr(cloudfront_models.Origin.__init__, "_walkthrough", False):
+        return
+
+    def init(self: Any, origin: dict[str, Any]) -> None:
+        original(self, origin)  # type: ignore[misc]
+        self.origin_access_control_id = origin.get("OriginAccessControlId") or ""
+        if "S3OriginConfig" in origin:
+            config = dict(origin.get("S3OriginConfig") or {})
+            config["OriginAccessIdentity"] = config.get("OriginAccessIdentity") or ""
+            self.s3_origin_config = config
+
+    init._walkthrough = True  # type: ignore[attr-defined]
+    cloudfront_models.Origin.__init__ = init  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------- API Gateway
+
+
+@dataclass(frozen=True)
+class MethodView:
+    http_method: str
+    authorization_type: str
+    api_key_required: bool
+    integration_type: str | None
+    integration_uri: str | None
+
+
+@dataclass(frozen=True)
+class ResourceView:
+    id: str
+    path: str
+    methods: Mapping[str, MethodView] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StageView:
+    name: str
+    deployment_id: str
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RestApiView:
+    id: str
+    name: str
+    account_id: str
+    region: str
+    binary_media_types: tuple[str, ...]
+    stages: Mapping[str, StageView]
+    resources: tuple[ResourceView, ...]
+
+
+def _rest_api_view(api: Any) -> RestApiView:
+    _require(api, REST_API_ATTRIBUTES)
+    resources = []
+    for resource in list(api.resources.values()):
+        _require(resource, RESOURCE_ATTRIBUTES)
+        methods = {}
+        for verb, method in list(resource.resource_methods.items()):
+            _require(method, METHOD_ATTRIBUTES)
+            integration = method.method_integration
+            methods[str(verb).upper()] = MethodView(
+                http_method=str(verb).upper(),
+                authorization_type=str(method.authorization_type or "NONE"),
+                api_key_required=bool(method.api_key_required),
+                integration_type=getattr(integration, "integration_type", None),
+                integration_uri=getattr(integration, "uri", None),
+            )
+        resources.append(ResourceView(resource.id, resource.get_path(), methods))
+    stages = {
+        name: StageView(name, str(getattr(stage, "deployment_id", "") or ""), dict(getattr(stage, "variables", None) or {}))
+        for name, stage in list(api.stages.items())
+    }
+    return RestApiView(
+        id=api.id, name=api.name, account_id=api.account_id, region=api.region_name,
+        binary_media_types=tuple(api.binaryMediaTypes or ()), stages=stages, resources=tuple(resources),
+    )
+
+
+def find_rest_api(account_id: str, api_id: str) -> RestApiView | None:
+    """A REST API by id, in whichever region holds it, or None."""
+    wanted = api_id.lower()
+    for backend in list(apigateway_models.apigateway_backends[account_id].values()):
+        for key, api in list(backend.apis.items()):
+            if key.lower() == wanted:
+                return _rest_api_view(api)
+    return None
+
+
+# --------------------------------------------------------------------------- S3
+
+
+@dataclass(frozen=True)
+class BucketView:
+    """What decides who may read a bucket: its policy, Block Public Access (bucket and account) and ACLs."""
+
+    name: str
+    account_id: str
+    region: str
+    policy: Mapping[str, Any] | None
+    #: the effective Block Public Access settings (bucket's OR account's), by their API names
+    block_public_access: Mapping[str, bool]
+    acls_enabled: bool
+    acl_public_read: bool
+
+
+_BPA_NAMES = {
+    "BlockPublicAcls": "block_public_acls",
+    "IgnorePublicAcls": "ignore_public_acls",
+    "BlockPublicPolicy": "block_public_policy",
+    "RestrictPublicBuckets": "restrict_public_buckets",
+}
+
+
+def _bpa(block: Any) -> dict[str, bool]:
+    return {name: bool(getattr(block, attr, False)) for name, attr in _BPA_NAMES.items()} if block is not None else {}
+
+
+def _bucket(bucket_name: str) -> Any | None:
+    try:
+        return s3_models.s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_bucket(bucket_name)
+    except Exception:  # noqa: BLE001 - moto's MissingBucket (and cross-account locks): no such bucket for us
+        return None
+
+
+def find_bucket(bucket_name: str) -> BucketView | None:
+    """A bucket's access configuration, or None when it does not exist."""
+    bucket = _bucket(bucket_name)
+    if bucket is None:
+        return None
+    _require(bucket, BUCKET_ATTRIBUTES)
+    try:
+        policy = json.loads(bucket.policy) if bucket.policy else None
+    except ValueError:
+        policy = None
+    settings = _bpa(bucket.public_access_block)
+    try:
+        account_block = s3control_models.s3control_backends[bucket.account_id]["aws"].public_access_block
+    except Exception:  # noqa: BLE001
+        account_block = None
+    for name, value in _bpa(account_block).items():
+        settings[name] = settings.get(name, False) or value
+    rule = bucket.ownership_rule  # "BucketOwnerEnforced", "BucketOwnerPreferred", "ObjectWriter" or None
+    if isinstance(rule, dict):
+        rule = rule.get("ObjectOwnership")
+    acl = bucket.acl
+    return BucketView(
+        name=bucket.name, account_id=bucket.account_id, region=bucket.region_name, policy=policy,
+        block_public_access=settings, acls_enabled=rule != "BucketOwnerEnforced",
+        acl_public_read=bool(getattr(acl, "public_read", False)),
+    )
+
+
+def object_public_read(bucket_name: str, key: str) -> bool | None:
+    """Whether an object's ACL grants everyone read access; None when the object does not exist."""
+    bucket = _bucket(bucket_name)
+    if bucket is None:
+        return None
+    found = bucket.keys.get(key)
+    if not isinstance(found, s3_models.FakeKey):
+        return None
+    return bool(getattr(found.acl, "public_read", False))
+
+
+# --------------------------------------------------------------------------- installing the patches
+
+#: ``run_now(function, event)``: a RequestResponse invocation and its result.
+RunNow = Callable[[Any, Any], InvocationResult]
+#: ``run_later(account_id, region, arn, event)``: queue an asynchronous invocation.
+RunLater = Callable[[str, str, str, Any], None]
+
+
+def install(run_now: RunNow, run_later: RunLater, deliver_s3_event: RunLater) -> None:
+    """Apply every patch: Lambda invocations, S3 notifications, public layers, CloudFront origins, IAM off.
+
+    ``run_now`` serves RequestResponse invocations, ``run_later`` Event ones;
+    ``deliver_s3_event`` receives each S3 notification moto matched.
+    """
+    problems = check_internals()
+    if problems:
+        raise RuntimeError("moto internals changed; the emulator cannot hook: " + "; ".join(problems))
+
+    def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> bytes:
+        event = json.loads(body) if body else {}
+        headers = request_headers or {}
+        invocation_type = headers.get("x-amz-invocation-type") or headers.get("X-Amz-Invocation-Type") or "RequestResponse"
+        response_headers["x-amz-executed-version"] = str(self.version)
+        if invocation_type == "DryRun":
+            return b""
+        if invocation_type == "Event":
+            run_later(self.account_id, self.region, self.function_arn, event)
+            return b""
+        result = run_now(self, event)
+        if not result.ok:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        response_headers["x-amz-log-result"] = result.log_tail_b64
+        return result.payload
+
+    def s3_invoke(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
+        deliver_s3_event(account_id, region_name, fn_arn, event_body)
+
+    lambda_models.LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+    s3_notifications._invoke_awslambda = s3_invoke  # type: ignore[attr-defined]
+    _keep_origin_access()
+    _serve_public_layers()
+    moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
+
+
+def _serve_public_layers() -> None:
+    """Wrap ``LambdaBackend.layers_versions_by_arn`` so Klayers' Pillow ARNs resolve (idempotent).
+
+    It is what ``LambdaFunction._get_layers_data`` calls when a function is
+    created or updated, and what ``code_of`` reads layer zips through.
+    """
+    original = _ORIGINAL["layers_by_arn"]
+    if getattr(lambda_models.LambdaBackend.layers_versions_by_arn, "_walkthrough", False):
+        return
+
+    def layers_versions_by_arn(self: Any, layer_version_arn: str) -> Any:
+        found = original(self, layer_version_arn)
+        return found if found is not None else public_layer_version(layer_version_arn)
+
+    layers_versions_by_arn._walkthrough = True  # type: ignore[attr-defined]
+    lambda_models.LambdaBackend.layers_versions_by_arn = layers_versions_by_arn  # type: ignore[method-assign]
