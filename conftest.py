@@ -10,17 +10,10 @@ touches an emulator the user has running.
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 
 _started: list[int] = []
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -28,7 +21,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     from walkthrough.emulator import lifecycle
 
-    port = _free_port()
+    port = lifecycle.free_port()
     lifecycle.start(port)
     _started.append(port)
     os.environ["WALKTHROUGH_EMULATOR_PORT"] = str(port)

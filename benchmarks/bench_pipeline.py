@@ -36,7 +36,6 @@ import json
 import os
 import platform
 import re
-import socket
 import statistics
 import sys
 import tempfile
@@ -56,12 +55,6 @@ from bench_handler import make_photo  # noqa: E402
 TRIVIAL = "def lambda_handler(event, context):\n    return {'ok': True}\n"
 _REPORT = re.compile(r"\tDuration: ([\d.]+) ms")
 _INIT = re.compile(r"Init Duration: ([\d.]+) ms")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -88,7 +81,7 @@ class Emulator:
         from walkthrough.emulator import lifecycle
 
         self.lifecycle = lifecycle
-        self.port = free_port()
+        self.port = lifecycle.free_port()
         self.info = lifecycle.start(self.port, concurrency)
         suffix = uuid.uuid4().hex[:6]
         self.settings = Settings.from_env(target="local", endpoint_url=self.info.endpoint, region="us-east-1").with_(

@@ -10,7 +10,6 @@ user runs) or moto's in-process ``mock_aws`` via the ``mocked_aws`` fixture.
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 
 _FORCED = {
@@ -33,12 +32,7 @@ for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "WALKTHROUGH_ENDPOINT_URL", 
 import pytest  # noqa: E402
 
 from tests.emulator_helpers import EmulatorHandle  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from walkthrough.emulator.lifecycle import free_port  # noqa: E402 - re-exported for the tests that start their own
 
 
 @pytest.fixture(scope="session")
