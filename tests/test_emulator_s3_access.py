@@ -22,10 +22,13 @@ def fetch(url: str, method: str = "GET") -> tuple[int, bytes]:
         return error.code, error.read()
 
 
-def bucket_with(emulator, files=("photo.jpg",)) -> str:
+def bucket_with(emulator, files=("photo.jpg",), public_allowed=True, **create) -> str:
+    """A bucket with these objects; ``public_allowed`` lifts the Block Public Access a new bucket has, as a learner must."""
     s3 = emulator.client("s3")
     bucket = emulator.unique("private")
-    s3.create_bucket(Bucket=bucket)
+    s3.create_bucket(Bucket=bucket, **create)
+    if public_allowed:
+        s3.delete_public_access_block(Bucket=bucket)
     for key in files:
         s3.put_object(Bucket=bucket, Key=key, Body=b"pixels")
     return bucket
@@ -135,8 +138,7 @@ def test_public_policy_is_refused_under_block_public_policy_but_the_cloudfront_g
 
 def test_public_acl_is_refused_under_block_public_acls(emulator):
     s3 = emulator.client("s3")
-    bucket = bucket_with(emulator)
-    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=BLOCK_ALL)
+    bucket = bucket_with(emulator, public_allowed=False, ObjectOwnership="ObjectWriter")  # ACLs on, BPA as created
     with pytest.raises(ClientError) as refused:
         s3.put_object(Bucket=bucket, Key="open.jpg", Body=b"x", ACL="public-read")
     assert refused.value.response["Error"]["Code"] == "AccessDenied"

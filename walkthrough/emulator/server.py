@@ -11,6 +11,7 @@ This module only wires the parts together; each is one concern:
 ``roles``           a function's execution role: credentials, authorization
 ``policies``        the one policy evaluator (identity and resource policies)
 ``s3_access``       anonymous S3 requests and Block Public Access
+``s3_bucket_defaults`` new buckets as S3 makes them today (BPA on, ACLs disabled)
 ``cloudfront_api``  CloudFront's control plane where moto lacks it (OAI)
 ``cloudfront_content`` a distribution's content, served on loopback
 ``apigateway``      API Gateway stages routed to Lambda proxy integrations
@@ -23,7 +24,7 @@ A request meets, in order: the viewer sides (CloudFront content, API
 Gateway stages), the emulator's own ``/_walkthrough/`` endpoints, the role
 check of a function's call, injected faults, then the control layers that
 answer before moto or let it through (S3 notification validation, CloudFront,
-API Gateway deployments, S3 access), and finally moto.
+API Gateway deployments, bucket defaults and ACLs, S3 access), and finally moto.
 
 Settings (environment variables, read at start):
 
@@ -66,6 +67,7 @@ from walkthrough.emulator.lambda_logs import LogDelivery  # noqa: E402
 from walkthrough.emulator.roles import DEFAULT_MODE, MODES, Roles, refusal_response  # noqa: E402
 from walkthrough.emulator.runtime import InvocationResult, WorkerPool  # noqa: E402
 from walkthrough.emulator.s3_access import S3Access  # noqa: E402
+from walkthrough.emulator.s3_bucket_defaults import BucketDefaults  # noqa: E402
 from walkthrough.emulator.s3_notifications import NotificationValidation, Sequencer, complete_record  # noqa: E402
 from walkthrough.emulator.wsgi import read_body, signing_service  # noqa: E402
 
@@ -90,6 +92,7 @@ class Emulator:
         self.cloudfront_content = CloudFrontContent(self.clients, self.cloudfront_api.identities)
         self.apigateway = ApiGateway(self._run_now, self.clients)
         self.notifications = NotificationValidation(self.clients, _bucket_account)
+        self.bucket_defaults = BucketDefaults(self.clients)
         self.s3_access = S3Access()
 
     def _run_now(self, function: Any, event: Any) -> InvocationResult:
@@ -151,7 +154,7 @@ class EmulatorApp:
         self.emulator = emulator
         self.moto_app = moto_app
         self.viewers = (emulator.cloudfront_content, emulator.apigateway)
-        self.controls = (emulator.notifications, emulator.cloudfront_api, emulator.apigateway, emulator.s3_access)
+        self.controls = (emulator.notifications, emulator.cloudfront_api, emulator.apigateway, emulator.bucket_defaults, emulator.s3_access)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
