@@ -17,7 +17,10 @@ it that moto has no public hook for:
    CloudFront backend to serve their content;
 5. read-only views of API Gateway REST APIs (resources, methods,
    integrations, stages) and of S3 buckets (policy, Block Public Access,
-   ACLs), for routing API requests and judging anonymous or CloudFront reads.
+   ACLs), for routing API requests and judging anonymous or CloudFront reads;
+6. Lambda: moto ignores a function's ``LoggingConfig``; ``LambdaFunction``'s
+   ``__init__``, ``update_configuration`` and ``get_configuration`` are wrapped
+   to keep and answer it, and ``spec_of`` hands it to the runtime.
 
 Everything handed out of this module is plain data (dataclasses of strings,
 tuples and dicts), never a moto object, except the ``LambdaFunction`` that
@@ -49,7 +52,7 @@ from moto.s3control import models as s3control_models  # noqa: E402
 
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 
-from walkthrough.emulator.runtime import FunctionCode, FunctionSpec, InvocationResult  # noqa: E402
+from walkthrough.emulator.runtime import FunctionCode, FunctionSpec, InvocationResult, LoggingConfig  # noqa: E402
 
 #: (module or class, attribute, what the emulator uses it for)
 INTERNALS: list[tuple[Any, str, str]] = [
@@ -60,6 +63,8 @@ INTERNALS: list[tuple[Any, str, str]] = [
     (lambda_models.LambdaBackend, "get_function", "finds the function an S3 event names"),
     (cloudfront_models, "cloudfront_backends", "finds CloudFront distributions and origin access controls"),
     (cloudfront_models.Origin, "__init__", "keeps an origin's OriginAccessControlId and S3OriginConfig"),
+    (lambda_models.LambdaFunction, "update_configuration", "keeps a function's LoggingConfig (issue 14)"),
+    (lambda_models.LambdaFunction, "get_configuration", "answers a function's LoggingConfig (issue 14)"),
     (apigateway_models, "apigateway_backends", "routes requests to a REST API's stages"),
     (apigateway_models.Resource, "get_path", "matches a request to an API resource"),
     (s3_models, "s3_backends", "reads a bucket's policy, Block Public Access and ACLs"),
@@ -138,6 +143,7 @@ def spec_of(function: Any) -> FunctionSpec:
         layer_arns=tuple(layer["Arn"] for layer in function.layers),
         region=function.region,
         account_id=function.account_id,
+        logging_config=LoggingConfig.from_api(getattr(function, "logging_config", None)),
     )
 
 
@@ -194,6 +200,7 @@ def install(run_now: Callable[[Any, Any], InvocationResult], run_later: AsyncInv
     lambda_models.LambdaFunction.invoke = invoke  # type: ignore[method-assign]
     s3_notifications._invoke_awslambda = s3_invoke  # type: ignore[attr-defined]
     keep_origin_access()
+    keep_logging_config()  # issue 14: LoggingConfig (JSON logs, levels) is stored and honoured
     serve_public_layers()  # issue 6: Klayers' Pillow ARNs work on the emulator
     disable_moto_authorization()  # issue 7: function calls are authorized by roles.py, nothing else
 
@@ -220,6 +227,53 @@ def keep_origin_access() -> None:
 
     init._walkthrough = True  # type: ignore[attr-defined]
     cloudfront_models.Origin.__init__ = init  # type: ignore[method-assign]
+
+
+def keep_logging_config() -> None:
+    """Make moto's ``LambdaFunction`` keep and answer ``LoggingConfig``, as Lambda does since 2023.
+
+    moto 5.2 ignores ``LoggingConfig`` in CreateFunction and
+    UpdateFunctionConfiguration and answers none. Lambda answers it always:
+    ``{"LogFormat": "Text", "LogGroup": "/aws/lambda/<name>"}`` by default,
+    and with JSON also ``ApplicationLogLevel`` and ``SystemLogLevel`` (INFO
+    unless set). An update merges into what is there; Text drops the levels.
+    """
+    function_class = lambda_models.LambdaFunction
+    if getattr(function_class.get_configuration, "_walkthrough", False):
+        return
+    original_init, original_update, original_get = function_class.__init__, function_class.update_configuration, function_class.get_configuration
+
+    def normalised(config: Mapping[str, Any], function_name: str) -> dict[str, Any]:
+        shape = LoggingConfig.from_api(config)
+        answer: dict[str, Any] = {"LogFormat": shape.log_format}
+        if shape.is_json:
+            answer.update(ApplicationLogLevel=shape.application_log_level, SystemLogLevel=shape.system_log_level)
+        answer["LogGroup"] = shape.log_group or f"/aws/lambda/{function_name}"
+        return answer
+
+    def init(self: Any, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        original_init(self, account_id, spec, *args, **kwargs)
+        self.logging_config = normalised(spec.get("LoggingConfig") or {}, self.function_name)
+
+    def update_configuration(self: Any, config_updates: dict[str, Any]) -> dict[str, Any]:
+        if "LoggingConfig" in config_updates:
+            current = dict(getattr(self, "logging_config", None) or {})
+            given = dict(config_updates["LoggingConfig"] or {})
+            if "LogFormat" in given and str(given["LogFormat"]).upper() != str(current.get("LogFormat", "")).upper():
+                current.pop("ApplicationLogLevel", None)
+                current.pop("SystemLogLevel", None)
+            self.logging_config = normalised({**current, **given}, self.function_name)
+        return original_update(self, config_updates)
+
+    def get_configuration(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        config = original_get(self, *args, **kwargs)
+        config["LoggingConfig"] = dict(getattr(self, "logging_config", None) or normalised({}, self.function_name))
+        return config
+
+    get_configuration._walkthrough = True  # type: ignore[attr-defined]
+    function_class.__init__ = init  # type: ignore[method-assign]
+    function_class.update_configuration = update_configuration  # type: ignore[method-assign]
+    function_class.get_configuration = get_configuration  # type: ignore[method-assign]
 
 
 class MotoInternalsChanged(RuntimeError):
