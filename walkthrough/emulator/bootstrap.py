@@ -98,6 +98,18 @@ class _JsonFormatter(logging.Formatter):
         return _encode_json({k: v for k, v in result.items() if v is not None})
 
 
+class _EmulatorEndpointFilter(logging.Filter):
+    """Drops botocore's INFO line about the endpoint it found in ``AWS_ENDPOINT_URL``.
+
+    The emulator sets that variable so the function's calls come back to it;
+    Lambda does not, so its log never has "Found endpoint for s3 via:
+    environment_global." at the application log level INFO.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Found endpoint for")
+
+
 def _log_format() -> str:
     """AWS_LAMBDA_LOG_FORMAT, as awslambdaric reads it: JSON, or else Text."""
     return "JSON" if os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON" else "Text"
@@ -123,6 +135,7 @@ def _install_lambda_logging() -> _RequestIdFilter:
     handler.addFilter(request_filter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    logging.getLogger("botocore.configprovider").addFilter(_EmulatorEndpointFilter())
     level = {"": "", "TRACE": "DEBUG"}.get(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper(), os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper())
     root.setLevel(level if level in logging.getLevelNamesMapping() else logging.WARNING)
     return request_filter
