@@ -250,3 +250,5 @@ def test_the_tutorial_function_writes_one_json_record_per_image(emulator):
     assert (image["key"], image["outcome"], image["output_key"], image["width"]) == ("photo.jpg", "processed", "processed-photo.jpg", 200)
     assert image["source_size"] == h.PHOTO_PATH.stat().st_size and image["ms"] > 0
     assert image["message"].startswith("processed 'photo.jpg' -> 'processed-photo.jpg'")
+    # The emulator's AWS_ENDPOINT_URL stays invisible: botocore's "Found endpoint for s3 via" INFO line is not logged.
+    assert not any(str(r.get("message", "")).startswith("Found endpoint for") for r in lambda_fn.log_records(settings))
