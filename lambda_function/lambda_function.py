@@ -11,13 +11,13 @@ What it does with each image
    whose name already starts with the output prefix (so the function cannot
    trigger itself in a loop), folder markers (keys ending in ``/``), and S3
    events other than ``ObjectCreated:*``.
-2. Checks the size before downloading (``MAX_UPLOAD_BYTES``) and, from the
-   header alone, that the decoded pixels fit in the function's memory, so a
-   decompression bomb is refused without being decoded. A JPEG is decoded at
-   1/2, 1/4 or 1/8 scale when that is still larger than the output, which
-   makes even 48-megapixel photos fit in 128 MB (a progressive JPEG needs its
-   full-size coefficients, and is counted so). EPS is refused: decoding it
-   would run Ghostscript on the upload.
+2. Reads the object and checks its size before reading the body
+   (``MAX_UPLOAD_BYTES``) and, from the header alone, that the decoded pixels
+   fit in the function's memory, so a decompression bomb is refused without
+   being decoded. A JPEG is decoded at 1/2, 1/4 or 1/8 scale when that is
+   still larger than the output, which makes even 48-megapixel photos fit in
+   128 MB (a progressive JPEG needs its full-size coefficients, and is counted
+   so). EPS is refused: decoding it would run Ghostscript on the upload.
 3. Applies the EXIF orientation, fits the image within ``MAX_DIMENSION`` on the
    longer side (never upscaling), keeps the first frame of animations, and
    draws ``WATERMARK_TEXT`` in the bottom-right corner: white text on a
@@ -37,9 +37,17 @@ What it does with each image
    ``processed_key``, ``processed_size``, ``width``, ``height``,
    ``original_width``, ``original_height`` (as displayed, after orientation),
    ``format``; when failed ``error``, a short reason a person can read.
-   ``sequencer`` and ``etag`` are stored to order S3 events (see below).
-6. Prints one JSON line per object (key, outcome, sizes, dimensions,
-   milliseconds), which CloudWatch Logs Insights reads as fields.
+   ``etag`` is the ETag of the object that was read; ``sequencer`` orders S3
+   events (see below).
+6. Logs one record per object through Python's ``logging`` with the facts as
+   extra fields (``key``, ``outcome``, sizes, dimensions, ``ms``). With the
+   function's log format set to JSON (Configuration > Monitoring and
+   operations tools > Logging configuration) Lambda writes each record as one
+   JSON object (``timestamp``, ``level``, ``message``, ``requestId`` and those
+   fields), which CloudWatch Logs Insights reads as fields, and the
+   application log level filters them; with Text, the message is a readable
+   line. A processed image is INFO, a failed one WARNING, a temporary AWS
+   error ERROR.
 
 Configuration (environment variables, read on every call)
 ---------------------------------------------------------
@@ -50,19 +58,24 @@ Configuration (environment variables, read on every call)
 ``OUTPUT_PREFIX``     default ``processed-``.
 ``MAX_UPLOAD_BYTES``  larger source files are refused (default 50 MB).
 ``SOURCE_BUCKET``     bucket used when an API request names only a key.
-``AWS_LAMBDA_FUNCTION_MEMORY_SIZE`` is set by Lambda; outside Lambda the
-function assumes Lambda's default, 128 MB.
+``AWS_LAMBDA_FUNCTION_MEMORY_SIZE`` and ``AWS_LAMBDA_LOG_LEVEL`` are set by
+Lambda; outside Lambda the function assumes Lambda's default memory, 128 MB,
+and logs at INFO.
 
 Ways to invoke it
 -----------------
-* S3 event notification (one or many records): returns a summary of outcomes,
-  e.g. ``{"records": 1, "processed": 1, "failed": 0, ...}``.
-* Direct, e.g. the console's Test button: ``{"bucket": "raw-image-bucket",
-  "key": "photo.jpg"}`` (``bucket`` defaults to ``SOURCE_BUCKET``). Returns
-  ``{"statusCode": 200, "status": "processed", "processed_key": ..., "width":
-  ..., "height": ...}``; a bad request returns ``{"statusCode": 400, "error":
-  ...}``, a missing object 404, an image that cannot be processed 422 (and its
-  ``failed`` item is written). Image bytes are never returned.
+* S3 event notification (one or many records): returns a count per outcome,
+  e.g. ``{"records": 1, "processed": 1, "failed": 0, ...}`` (outcomes:
+  ``processed``, ``failed``, ``skipped``, ``stale``, ``duplicate``,
+  ``missing``, ``ignored``; see ``Outcome``).
+* The console's Test button with the *S3 Put* template, bucket name and key
+  edited: processes the object as it is now (see "Order of S3 events").
+* Direct, e.g. ``{"bucket": "raw-image-bucket", "key": "photo.jpg"}``
+  (``bucket`` defaults to ``SOURCE_BUCKET``). Returns ``{"statusCode": 200,
+  "status": "processed", "processed_key": ..., "width": ..., "height": ...}``;
+  a bad request returns ``{"statusCode": 400, "error": ...}``, a missing object
+  404, an image that cannot be processed 422 (and its ``failed`` item is
+  written). Image bytes are never returned.
 * API Gateway proxy request (REST API, payload 1.0; 2.0 works too) whose JSON
   body is ``{"key": "photo.jpg"}`` or ``{"bucket": ..., "key": ...}``: the
   same answers as HTTP responses with a JSON body; 503 for a temporary AWS
@@ -71,12 +84,33 @@ Ways to invoke it
 Failures and retries
 --------------------
 A file that can never be processed (empty, not an image, corrupt, too large,
-unsupported) gets a ``failed`` item, no output, and no exception: retrying
-cannot help. A temporary AWS error (throttling, timeouts, 5xx) raises, so
-Lambda retries the S3 event. Retries and duplicate deliveries are harmless: the
-same key always gives the same output key and one item. An older S3 event that
-arrives after a newer one for the same key (lower ``sequencer``) is skipped,
-and a DynamoDB condition stops it from overwriting the newer item.
+unsupported, archived, or one the function's role may not read) gets a
+``failed`` item, no output, and no exception: retrying cannot help. A
+temporary AWS error (throttling, timeouts, 5xx) raises, so Lambda retries the
+S3 event; the other records of the event are finished first, and when several
+fail the one error raised names them all. Retries and duplicate deliveries are
+harmless: the same key always gives the same output key and one item.
+
+Order of S3 events
+------------------
+S3 delivers events at least once and not always in order; an event's
+``sequencer`` orders the events of one key. It is trusted only when the event
+describes the object that is there now (its ``eTag`` is the object's ETag):
+then the same event delivered again is a ``duplicate``, an older one is
+``stale``, and its sequencer is recorded. An event that does not match the
+object (the object was replaced since, or the event was written by hand, like
+the console's template with its made-up ``eTag`` and ``sequencer``) processes
+the object as it is now, records that object's ETag and keeps the recorded
+sequencer, so it can never make later real uploads look older. Every item is
+written with a DynamoDB condition on the recorded sequencer, so a slower,
+older event cannot overwrite a newer result.
+
+Sections
+--------
+1. Outcomes and errors   2. Configuration   3. Events   4. Logging
+5. Image processing (pure: bytes in, bytes out)   6. AWS clients
+7. Processing one object: order, fetch, transform, publish, record
+8. Invocation forms   9. Entry point
 """
 
 from __future__ import annotations
@@ -84,16 +118,17 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import math
 import os
 import posixpath
 import time
 import warnings
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from enum import StrEnum
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 from urllib.parse import unquote_plus
 
 import boto3
@@ -144,17 +179,33 @@ _ORIENTATION_FIX = {
 _EXIF_ORIENTATION = 0x0112
 
 
-# --------------------------------------------------------------------------
-# Errors
-# --------------------------------------------------------------------------
+# ==========================================================================
+# 1. Outcomes and errors
+# ==========================================================================
 
 
-class PermanentImageError(Exception):
-    """The file can never be processed as it is; retrying cannot help.
+class Outcome(StrEnum):
+    """What happened to one record or object; the S3 summary counts each."""
+
+    PROCESSED = "processed"  # output written, item written
+    FAILED = "failed"  # can never be processed: a failed item, no output
+    SKIPPED = "skipped"  # must not be processed (recursion guard, folder marker)
+    STALE = "stale"  # a newer upload of the key was already handled
+    DUPLICATE = "duplicate"  # this very event was already handled
+    MISSING = "missing"  # the object is gone (deleted before it was read)
+    IGNORED = "ignored"  # not an ObjectCreated record
+
+
+class PermanentError(Exception):
+    """The object can never be processed as it is; retrying cannot help.
 
     The message is stored as the item's ``error`` and read by people, so it
     says what is wrong in plain words.
     """
+
+
+class PermanentImageError(PermanentError):
+    """The file's content cannot be processed."""
 
 
 class NotAnImageError(PermanentImageError):
@@ -166,11 +217,19 @@ class CorruptImageError(PermanentImageError):
 
 
 class ImageTooLargeError(PermanentImageError):
-    """Too many bytes to download, or too many pixels for the memory."""
+    """Too many bytes to read, or too many pixels for the memory."""
 
 
 class UnsupportedImageError(PermanentImageError):
     """A valid image this function does not process (e.g. EPS)."""
+
+
+class SourceAccessDeniedError(PermanentError):
+    """S3 refused to let the function's role read the object (AccessDenied)."""
+
+
+class SourceArchivedError(PermanentError):
+    """The object is in an archive storage class and must be restored first."""
 
 
 class ConfigurationError(Exception):
@@ -189,18 +248,63 @@ class ObjectNotFoundError(BadRequestError):
     status_code = 404
 
 
-class StaleEventError(Exception):
-    """The event describes an object version that has since been replaced."""
+class ObjectLeftAlone(Exception):
+    """The object is deliberately not processed; ``outcome`` says why."""
+
+    outcome: Outcome = Outcome.SKIPPED
 
 
-# --------------------------------------------------------------------------
-# Configuration
-# --------------------------------------------------------------------------
+class RecursionGuardError(ObjectLeftAlone):
+    """Processing the object would loop (an output, the processed bucket) or it is no file."""
+
+    outcome = Outcome.SKIPPED
+
+
+class DuplicateEventError(ObjectLeftAlone):
+    """This S3 event (same sequencer, same ETag) was already handled."""
+
+    outcome = Outcome.DUPLICATE
+
+
+class StaleEventError(ObjectLeftAlone):
+    """The event matches the object but is older than the event already recorded."""
+
+    outcome = Outcome.STALE
+
+
+class ConditionalWriteLostError(ObjectLeftAlone):
+    """The item was not written: a newer event recorded the key meanwhile (DynamoDB condition)."""
+
+    outcome = Outcome.STALE
+
+
+class TransientBatchError(Exception):
+    """Several records of one S3 event hit temporary AWS errors; Lambda retries the event.
+
+    ``errors`` lists each failed record's key with its exception, in event order.
+    """
+
+    def __init__(self, errors: Sequence[tuple[str, BaseException]]) -> None:
+        self.errors = list(errors)
+        named = "; ".join(f"{key!r}: {_describe_aws_error(exc)}" for key, exc in self.errors)
+        super().__init__(f"{len(self.errors)} records hit temporary AWS errors, Lambda will retry the event: {named}")
+
+
+def _describe_aws_error(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'ClientError')} ({error.get('Message', '')})"
+    return f"{type(exc).__name__} ({_brief(exc)})"
+
+
+# ==========================================================================
+# 2. Configuration
+# ==========================================================================
 
 
 @dataclass(frozen=True)
-class Settings:
-    """The function's configuration, read from the environment on each call."""
+class FunctionConfig:
+    """The function's configuration: its environment variables, read on each call."""
 
     processed_bucket: str
     metadata_table: str
@@ -212,8 +316,8 @@ class Settings:
     source_bucket: str | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read the settings; raise ConfigurationError naming what is wrong."""
+    def from_env(cls, env: Mapping[str, str] | None = None) -> FunctionConfig:
+        """Read the configuration; raise ConfigurationError naming what is wrong."""
         env = os.environ if env is None else env
         missing = [n for n in ("PROCESSED_BUCKET", "METADATA_TABLE") if not env.get(n)]
         if missing:
@@ -255,9 +359,85 @@ def decode_budget(memory_mb: int, source_bytes: int) -> int:
     return max(0, (memory_mb - RUNTIME_RESERVE_MB) * MIB - source_bytes)
 
 
-# --------------------------------------------------------------------------
-# Pure image functions: bytes in, bytes out, no AWS
-# --------------------------------------------------------------------------
+# ==========================================================================
+# 3. Events
+# ==========================================================================
+
+
+def pad_sequencer(sequencer: str) -> str:
+    """S3 sequencers are hex strings of varying length: pad to compare as text."""
+    return sequencer.upper().rjust(32, "0")
+
+
+@dataclass(frozen=True)
+class S3ObjectRecord:
+    """One record of an S3 event notification, read once: the key decoded, the ETag unquoted.
+
+    Nothing in a record is trusted yet: ``sequencer`` counts only once the
+    object has been read and its ETag is ``etag`` (see "Order of S3 events").
+    """
+
+    event_name: str
+    bucket: str | None
+    key: str | None  # decoded: S3 sends it URL-encoded, a space as "+"
+    size: int | None
+    etag: str | None  # without quotes
+    sequencer: str | None  # padded, so sequencers compare as text
+
+    @classmethod
+    def parse(cls, record: Any) -> S3ObjectRecord:
+        """Whatever the record holds; missing or odd fields become None."""
+        record = record if isinstance(record, Mapping) else {}
+        s3 = _mapping(record.get("s3"))
+        obj = _mapping(s3.get("object"))
+        raw_key, etag, sequencer = obj.get("key"), obj.get("eTag"), obj.get("sequencer")
+        return cls(
+            event_name=str(record.get("eventName") or ""),
+            bucket=str(_mapping(s3.get("bucket")).get("name") or "") or None,
+            key=None if raw_key is None else unquote_plus(str(raw_key)),
+            size=_int_or_none(obj.get("size")),
+            etag=(str(etag).strip('"') or None) if etag else None,
+            sequencer=pad_sequencer(str(sequencer)) if sequencer else None,
+        )
+
+    @property
+    def is_object_created(self) -> bool:
+        """An ObjectCreated record naming a bucket and a key: the only kind processed."""
+        return self.event_name.startswith("ObjectCreated:") and bool(self.bucket) and self.key is not None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+# ==========================================================================
+# 4. Logging
+# ==========================================================================
+# On Lambda the runtime configures the root logger before this file is
+# imported: its handler writes Lambda's Text or JSON format, adds the request
+# id, and (JSON) sets the level from the function's application log level,
+# passed as AWS_LAMBDA_LOG_LEVEL. The function's logger then only needs a
+# level when Lambda sets none (Text format: the root logger stays at WARNING,
+# which would hide the INFO records). Outside Lambda nothing is configured, so
+# the function configures the root logger itself.
+
+logger = logging.getLogger(__name__)
+if not os.environ.get("AWS_LAMBDA_LOG_LEVEL"):
+    logger.setLevel(logging.INFO)
+if not logging.getLogger().handlers:  # not under a Lambda runtime (nor anything else that set up logging)
+    logging.basicConfig(format="[%(levelname)s] %(asctime)s %(name)s: %(message)s")
+
+
+# ==========================================================================
+# 5. Image processing: bytes in, bytes out, no AWS
+# ==========================================================================
 
 
 @dataclass(frozen=True)
@@ -621,9 +801,9 @@ def _encode(img: Image.Image, out_format: str, icc: bytes | None) -> bytes:
     return buffer.getvalue()
 
 
-# --------------------------------------------------------------------------
-# AWS glue
-# --------------------------------------------------------------------------
+# ==========================================================================
+# 6. AWS clients
+# ==========================================================================
 
 _BOTO_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
@@ -631,7 +811,6 @@ _BOTO_CONFIG = Config(
     read_timeout=30,
 )
 _clients: dict[str, Any] = {}
-_request_id: str | None = None
 
 
 def _client(service: str) -> Any:
@@ -646,19 +825,48 @@ def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def log(level: str, message: str, **fields: Any) -> None:
-    """One JSON object per line on stdout, which Logs Insights parses into fields."""
-    record = {"level": level, "message": message, **fields}
-    if _request_id:
-        record["request_id"] = _request_id
-    print(json.dumps(record, default=str, ensure_ascii=False), flush=True)
+# ==========================================================================
+# 7. Processing one object: order, fetch, transform, publish, record
+# ==========================================================================
+# Each stage returns a value or raises a typed error; process_object turns
+# the errors into outcomes in one place. A temporary AWS error (ClientError,
+# BotoCoreError) passes through every stage untouched, so Lambda retries.
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What the metadata table holds for a key: the last trusted S3 event's sequencer and ETag."""
+
+    sequencer: str | None = None
+    etag: str | None = None
 
 
 @dataclass
-class Outcome:
-    """What happened to one object; also the direct and API answer."""
+class Source:
+    """The object as GetObject answered: headers now, the body streamed when read."""
 
-    outcome: str  # processed | failed | skipped | stale | duplicate | missing
+    etag: str | None
+    size: int
+    sequencer: str | None  # what its item records: the event's when trusted, else the recorded one
+    body: Any
+
+    def read(self, limit: int) -> bytes:
+        """The body, unless the object is larger than ``limit`` (then nothing is read)."""
+        if self.size > limit:
+            raise ImageTooLargeError(
+                f"the file is {self.size / MIB:.1f} MB, larger than the {limit / MIB:.0f} MB limit (MAX_UPLOAD_BYTES)"
+            )
+        return self.body.read()
+
+    def close(self) -> None:
+        self.body.close()
+
+
+@dataclass
+class ObjectResult:
+    """What happened to one object: its log record, and the direct and API answer."""
+
+    outcome: Outcome
     bucket: str
     key: str
     reason: str | None = None
@@ -666,12 +874,13 @@ class Outcome:
     processed_key: str | None = None
     processed_bucket: str | None = None
     source_size: int | None = None
+    ms: float = 0.0
 
     def answer(self) -> dict[str, Any]:
         """The JSON-able answer for direct and API invocations."""
-        body: dict[str, Any] = {"status": self.outcome, "bucket": self.bucket, "key": self.key}
+        body: dict[str, Any] = {"status": str(self.outcome), "bucket": self.bucket, "key": self.key}
         if self.reason:
-            body["error" if self.outcome == "failed" else "reason"] = self.reason
+            body["error" if self.outcome is Outcome.FAILED else "reason"] = self.reason
         if self.image is not None:
             body.update(
                 processed_bucket=self.processed_bucket,
@@ -685,156 +894,247 @@ class Outcome:
             )
         return body
 
+    def message(self) -> str:
+        """One line a person reads (the Text log format shows only this)."""
+        image = self.image
+        if self.outcome is Outcome.PROCESSED and image is not None:
+            return (
+                f"processed {self.key!r} -> {self.processed_key!r}: {image.source_format} "
+                f"{image.original_width}x{image.original_height}, {self.source_size} bytes -> {image.format} "
+                f"{image.width}x{image.height}, {len(image.data)} bytes, in {self.ms} ms"
+            )
+        return f"{self.outcome} {self.key!r}: {self.reason}"
 
-def skip_reason(bucket: str, key: str, settings: Settings) -> str | None:
+    def log_fields(self) -> dict[str, Any]:
+        """The facts as fields of the log record (JSON log format: keys of the record)."""
+        fields: dict[str, Any] = {
+            "bucket": self.bucket,
+            "key": self.key,
+            "outcome": str(self.outcome),
+            "source_size": self.source_size,
+            "ms": self.ms,
+        }
+        image = self.image
+        if image is not None:
+            fields.update(
+                source_format=image.source_format,
+                source_width=image.original_width,
+                source_height=image.original_height,
+                output_key=self.processed_key,
+                output_size=len(image.data),
+                width=image.width,
+                height=image.height,
+                format=image.format,
+            )
+        if self.reason:
+            fields["reason"] = self.reason
+        return fields
+
+
+def skip_reason(bucket: str, key: str, config: FunctionConfig) -> str | None:
     """Why this object must not be processed (recursion guard), or None."""
     name = key.rpartition("/")[2]
-    if bucket == settings.processed_bucket:
+    if bucket == config.processed_bucket:
         return f"it is in the processed bucket {bucket!r}"
     if not name:
         return "it is a folder marker, not a file"
-    if settings.output_prefix and name.startswith(settings.output_prefix):
-        return f"its name starts with the output prefix {settings.output_prefix!r}"
+    if config.output_prefix and name.startswith(config.output_prefix):
+        return f"its name starts with the output prefix {config.output_prefix!r}"
     return None
 
 
-def pad_sequencer(sequencer: str) -> str:
-    """S3 sequencers are hex strings of varying length: pad to compare as text."""
-    return sequencer.upper().rjust(32, "0")
-
-
 def process_object(
-    bucket: str,
-    key: str,
-    settings: Settings,
-    *,
-    sequencer: str | None = None,
-    etag: str | None = None,
-    event_size: int | None = None,
-) -> Outcome:
-    """Process one source object end to end; raise only on transient AWS errors.
+    bucket: str, key: str, config: FunctionConfig, event: S3ObjectRecord | None = None
+) -> ObjectResult:
+    """Process one source object end to end; raise only on temporary AWS errors.
 
-    With a sequencer (S3 events), an event older than the stored one, or the
-    same event delivered again, is skipped before any download; the item is
-    written with a condition so a slower, older event cannot overwrite a newer
-    result. Without one (direct and API calls) the current object is processed.
+    ``event`` is the S3 record that named the object, None for direct and API
+    calls (which process the object as it is now and keep the recorded order).
     """
     started = time.perf_counter()
-    reason = skip_reason(bucket, key, settings)
-    if reason:
-        return _finish(Outcome("skipped", bucket, key, f"skipped: {reason}"), started)
-
-    seq = pad_sequencer(sequencer) if sequencer else None
-    stored_seq = _stored_sequencer(settings.metadata_table, key)
-    if seq is not None and stored_seq is not None:
-        if stored_seq > seq:
-            return _finish(Outcome("stale", bucket, key, "a newer upload was already handled"), started)
-        if stored_seq == seq:
-            return _finish(Outcome("duplicate", bucket, key, "this event was already handled"), started)
-    item_seq = seq if seq is not None else stored_seq  # direct calls keep the order
-
-    outcome = Outcome("failed", bucket, key, processed_bucket=settings.processed_bucket)
+    result = ObjectResult(Outcome.FAILED, bucket, key, processed_bucket=config.processed_bucket)
+    recorded, source = Recorded(), None
     try:
-        if event_size is not None and event_size > settings.max_upload_bytes:
-            outcome.source_size = event_size
-            raise _too_large_by_size(event_size, settings.max_upload_bytes)
-        response = _get_source(bucket, key, etag)  # headers only: the body streams on read
-        outcome.source_size = int(response.get("ContentLength") or 0)
-        etag = (response.get("ETag") or "").strip('"') or etag
-        with closing(response["Body"]) as body:
-            if outcome.source_size > settings.max_upload_bytes:
-                raise _too_large_by_size(outcome.source_size, settings.max_upload_bytes)
-            data = body.read()
-        outcome.image = process_image(
-            data,
-            max_dimension=settings.max_dimension,
-            watermark_text=settings.watermark_text,
-            memory_budget=decode_budget(settings.memory_mb, len(data)),
-        )
-        del data
-    except StaleEventError:
-        return _finish(Outcome("stale", bucket, key, "the object was replaced since this event"), started)
-    except PermanentImageError as exc:
-        outcome.reason = str(exc)
-        item = _base_item(bucket, key, outcome.source_size, "failed", item_seq, etag)
-        item["error"] = outcome.reason
-        if not _put_item(settings.metadata_table, item, seq):
-            outcome.outcome, outcome.reason = "stale", "a newer upload was already handled"
-        return _finish(outcome, started)
+        guard(bucket, key, config)
+        recorded = order(key, event, config)
+        source = fetch(bucket, key, event, recorded)
+        result.source_size = source.size
+        try:
+            result.image = transform(source, config)
+        finally:
+            source.close()
+        result.processed_key = publish(key, result.image, config)
+        record(config, processed_item(bucket, key, source, result))
+        result.outcome = Outcome.PROCESSED
+    except ObjectLeftAlone as exc:
+        result.outcome, result.reason = exc.outcome, str(exc)
+    except ObjectNotFoundError as exc:
+        result.outcome, result.reason = Outcome.MISSING, str(exc)
+    except PermanentError as exc:
+        result.reason = str(exc)
+        item = failed_item(bucket, key, source, result.reason, recorded)
+        try:
+            record(config, item)
+        except ConditionalWriteLostError as lost:
+            result.outcome, result.reason = lost.outcome, str(lost)
+    result.ms = round((time.perf_counter() - started) * 1000, 1)
+    logger.log(
+        logging.WARNING if result.outcome is Outcome.FAILED else logging.INFO,
+        result.message(),
+        extra=result.log_fields(),
+    )
+    return result
 
-    image = outcome.image
-    outcome.processed_key = output_key(key, settings.output_prefix, image.extension)
+
+def guard(bucket: str, key: str, config: FunctionConfig) -> None:
+    """Stage 0: refuse what would make the function trigger itself (RecursionGuardError)."""
+    reason = skip_reason(bucket, key, config)
+    if reason:
+        raise RecursionGuardError(reason)
+
+
+def order(key: str, event: S3ObjectRecord | None, config: FunctionConfig) -> Recorded:
+    """Stage 1: what the table records for the key; an event already handled stops here.
+
+    The recorded sequencer and ETag come from an event that matched its
+    object, so an event carrying both again is that event, delivered again.
+    """
+    recorded = _recorded(config.metadata_table, key)
+    if (
+        event is not None
+        and event.sequencer is not None
+        and event.etag is not None
+        and (event.sequencer, event.etag) == (recorded.sequencer, recorded.etag)
+    ):
+        raise DuplicateEventError("this event was already handled")
+    return recorded
+
+
+def fetch(bucket: str, key: str, event: S3ObjectRecord | None, recorded: Recorded) -> Source:
+    """Stage 2: GetObject, and whether the event may order this object.
+
+    With the event's ETag the request is conditional (If-Match): when S3
+    serves it, the event describes the object that is there now, so its
+    sequencer is trusted (an older one than recorded is stale). When the ETag
+    does not match (the object was replaced, or the event was written by hand)
+    or there is none, the object as it is now is read and the recorded
+    sequencer is kept.
+    """
+    if event is not None and event.etag:
+        response = _get_object(bucket, key, if_match=event.etag)
+        if response is not None:
+            trusted = event.sequencer or recorded.sequencer
+            if event.sequencer and recorded.sequencer and recorded.sequencer > event.sequencer:
+                response["Body"].close()
+                raise StaleEventError("a newer upload was already handled")
+            return _source(response, trusted)
+    return _source(_get_object(bucket, key), recorded.sequencer)
+
+
+def transform(source: Source, config: FunctionConfig) -> ProcessedImage:
+    """Stage 3: read the body (within MAX_UPLOAD_BYTES) and process the image."""
+    data = source.read(config.max_upload_bytes)
+    return process_image(
+        data,
+        max_dimension=config.max_dimension,
+        watermark_text=config.watermark_text,
+        memory_budget=decode_budget(config.memory_mb, len(data)),
+    )
+
+
+def publish(key: str, image: ProcessedImage, config: FunctionConfig) -> str:
+    """Stage 4: write the output object next to where the source's name says; return its key."""
+    processed_key = output_key(key, config.output_prefix, image.extension)
     _client("s3").put_object(
-        Bucket=settings.processed_bucket,
-        Key=outcome.processed_key,
+        Bucket=config.processed_bucket,
+        Key=processed_key,
         Body=image.data,
         ContentType=image.content_type,
         CacheControl=CACHE_CONTROL,
     )
-    item = _base_item(bucket, key, outcome.source_size, "processed", item_seq, etag)
-    item.update(
-        processed_key=outcome.processed_key,
-        processed_size=len(image.data),
-        width=image.width,
-        height=image.height,
-        original_width=image.original_width,
-        original_height=image.original_height,
-        format=image.format,
-    )
-    outcome.outcome = "processed" if _put_item(settings.metadata_table, item, seq) else "stale"
-    return _finish(outcome, started)
+    return processed_key
 
 
-def _too_large_by_size(size: int, limit: int) -> ImageTooLargeError:
-    return ImageTooLargeError(
-        f"the file is {size / MIB:.1f} MB, larger than the {limit / MIB:.0f} MB limit (MAX_UPLOAD_BYTES)"
-    )
+def record(config: FunctionConfig, item: Mapping[str, Any]) -> None:
+    """Stage 5: put the item, unless the recorded sequencer moved past the item's ``sequencer``.
+
+    A newer trusted event that recorded the key meanwhile wins
+    (ConditionalWriteLostError); an item without a sequencer is written only
+    while none is recorded.
+    """
+    sequencer = item.get("sequencer")
+    request: dict[str, Any] = {
+        "TableName": config.metadata_table,
+        "Item": {
+            name: {"N": str(value)} if isinstance(value, int) else {"S": str(value)}
+            for name, value in item.items()
+        },
+        "ExpressionAttributeNames": {"#seq": "sequencer"},
+    }
+    if sequencer is None:
+        request["ConditionExpression"] = "attribute_not_exists(#seq)"
+    else:
+        request["ConditionExpression"] = "attribute_not_exists(#seq) OR #seq <= :seq"
+        request["ExpressionAttributeValues"] = {":seq": {"S": sequencer}}
+    try:
+        _client("dynamodb").put_item(**request)
+    except ClientError as exc:
+        if _error_code(exc) == "ConditionalCheckFailedException":
+            raise ConditionalWriteLostError("a newer upload was handled meanwhile") from exc
+        raise
 
 
-def _get_source(bucket: str, key: str, etag: str | None) -> dict[str, Any]:
-    """GetObject, mapping S3's answers to what they mean for this object.
+def _recorded(table: str, key: str) -> Recorded:
+    item = _client("dynamodb").get_item(
+        TableName=table,
+        Key={"filename": {"S": key}},
+        ConsistentRead=True,
+        ProjectionExpression="#seq, #etag",
+        ExpressionAttributeNames={"#seq": "sequencer", "#etag": "etag"},
+    ).get("Item", {})
+    return Recorded(item.get("sequencer", {}).get("S"), item.get("etag", {}).get("S"))
 
-    With the event's ETag the request is conditional: if the object has been
-    replaced since, this event is stale (the newer upload has its own event).
+
+def _get_object(bucket: str, key: str, if_match: str | None = None) -> dict[str, Any] | None:
+    """GetObject (headers only: the body streams on read); None when ``if_match`` does not match.
+
+    S3's answers become what they mean for this object: missing (404),
+    forbidden (403: the role may not read it), archived.
     """
     request: dict[str, Any] = {"Bucket": bucket, "Key": key}
-    if etag:
-        request["IfMatch"] = etag if etag.startswith('"') else f'"{etag}"'
+    if if_match:
+        request["IfMatch"] = f'"{if_match}"'
     try:
         return _client("s3").get_object(**request)
     except ClientError as exc:
         code = _error_code(exc)
         if code in ("NoSuchKey", "NoSuchBucket", "404", "NotFound"):
             raise ObjectNotFoundError(f"no object {key!r} in bucket {bucket!r}") from exc
-        if code in ("PreconditionFailed", "412"):
-            raise StaleEventError(key) from exc
+        if code in ("PreconditionFailed", "412") and if_match:
+            return None
         if code in ("AccessDenied", "403"):
-            raise PermanentImageError(
-                "access denied reading the object: the function's role needs s3:GetObject "
-                "(and s3:ListBucket to tell a missing object from a forbidden one)"
+            raise SourceAccessDeniedError(
+                f"access denied reading the object s3://{bucket}/{key}: the function's role may not read it "
+                "(it needs s3:GetObject, and s3:ListBucket to tell a missing object from a forbidden one)"
             ) from exc
         if code == "InvalidObjectState":
-            raise UnsupportedImageError("the object is archived and must be restored first") from exc
+            raise SourceArchivedError("the object is archived and must be restored first") from exc
         raise
 
 
-def _stored_sequencer(table: str, key: str) -> str | None:
-    response = _client("dynamodb").get_item(
-        TableName=table,
-        Key={"filename": {"S": key}},
-        ConsistentRead=True,
-        ProjectionExpression="#seq",
-        ExpressionAttributeNames={"#seq": "sequencer"},
+def _source(response: Mapping[str, Any], sequencer: str | None) -> Source:
+    return Source(
+        etag=str(response.get("ETag") or "").strip('"') or None,
+        size=int(response.get("ContentLength") or 0),
+        sequencer=sequencer,
+        body=response["Body"],
     )
-    return response.get("Item", {}).get("sequencer", {}).get("S")
 
 
-def _base_item(
-    bucket: str, key: str, size: int | None, status: str, sequencer: str | None, etag: str | None
-) -> dict[str, Any]:
+def _item(bucket: str, key: str, status: str, size: int, etag: str | None, sequencer: str | None) -> dict[str, Any]:
     item: dict[str, Any] = {
         "filename": key,
-        "size": size or 0,
+        "size": size,
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "status": status,
         "source_bucket": bucket,
@@ -846,171 +1146,134 @@ def _base_item(
     return item
 
 
-def _put_item(table: str, item: Mapping[str, Any], sequencer: str | None) -> bool:
-    """Write the item; False when a newer event's item is already there."""
-    request: dict[str, Any] = {
-        "TableName": table,
-        "Item": {
-            name: {"N": str(value)} if isinstance(value, int) else {"S": str(value)}
-            for name, value in item.items()
-        },
-    }
-    if sequencer is not None:
-        request.update(
-            ConditionExpression=(
-                "attribute_not_exists(#fn) OR attribute_not_exists(#seq) OR #seq <= :seq"
-            ),
-            ExpressionAttributeNames={"#fn": "filename", "#seq": "sequencer"},
-            ExpressionAttributeValues={":seq": {"S": sequencer}},
-        )
-    try:
-        _client("dynamodb").put_item(**request)
-    except ClientError as exc:
-        if _error_code(exc) == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+def processed_item(bucket: str, key: str, source: Source, result: ObjectResult) -> dict[str, Any]:
+    """The item of a processed object: the source's facts and the output's."""
+    image = result.image
+    assert image is not None
+    item = _item(bucket, key, "processed", source.size, source.etag, source.sequencer)
+    item.update(
+        processed_key=result.processed_key,
+        processed_size=len(image.data),
+        width=image.width,
+        height=image.height,
+        original_width=image.original_width,
+        original_height=image.original_height,
+        format=image.format,
+    )
+    return item
 
 
-def _finish(outcome: Outcome, started: float) -> Outcome:
-    """Log the one structured line for this object."""
-    fields: dict[str, Any] = {
-        "bucket": outcome.bucket,
-        "key": outcome.key,
-        "outcome": outcome.outcome,
-        "source_size": outcome.source_size,
-        "ms": round((time.perf_counter() - started) * 1000, 1),
-    }
-    image = outcome.image
-    if image is not None:
-        fields.update(
-            source_format=image.source_format,
-            source_width=image.original_width,
-            source_height=image.original_height,
-            output_key=outcome.processed_key,
-            output_size=len(image.data),
-            width=image.width,
-            height=image.height,
-            format=image.format,
-        )
-    if outcome.reason:
-        fields["reason"] = outcome.reason
-    level = "WARNING" if outcome.outcome == "failed" else "INFO"
-    log(level, f"image {outcome.outcome}", **fields)
-    return outcome
+def failed_item(bucket: str, key: str, source: Source | None, error: str, recorded: Recorded) -> dict[str, Any]:
+    """The item of an object that can never be processed, with the reason (``source``: None if unread)."""
+    if source is None:
+        item = _item(bucket, key, "failed", 0, None, recorded.sequencer)
+    else:
+        item = _item(bucket, key, "failed", source.size, source.etag, source.sequencer)
+    item["error"] = error
+    return item
 
 
-# --------------------------------------------------------------------------
-# Invocation forms
-# --------------------------------------------------------------------------
-
-OUTCOMES = ("processed", "failed", "skipped", "stale", "duplicate", "missing", "ignored")
+# ==========================================================================
+# 8. Invocation forms
+# ==========================================================================
 
 
-def handle_s3_event(event: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
-    """Process every ObjectCreated record; raise afterwards if one hit a transient error.
+def handle_s3_event(event: Mapping[str, Any], config: FunctionConfig) -> dict[str, Any]:
+    """Process every ObjectCreated record; afterwards raise if any hit a temporary AWS error.
 
     The other records are finished first; on retry they are recognised as
-    duplicates by their sequencer (or simply redone, which is idempotent).
+    duplicates (or simply redone, which is idempotent). One failing record
+    raises its own error; several raise one TransientBatchError naming each.
     """
-    counts = dict.fromkeys(OUTCOMES, 0)
+    counts = {outcome.value: 0 for outcome in Outcome}
     records = event.get("Records") or []
-    transient: list[Exception] = []
-    for record in records:
-        s3 = record.get("s3") or {}
-        event_name = str(record.get("eventName", ""))
-        bucket = (s3.get("bucket") or {}).get("name")
-        obj = s3.get("object") or {}
-        raw_key = obj.get("key")
-        if not event_name.startswith("ObjectCreated:") or not bucket or raw_key is None:
-            counts["ignored"] += 1
-            log("INFO", "record ignored", event_name=event_name, bucket=bucket, key=raw_key)
-            continue
-        key = unquote_plus(str(raw_key))
-        try:
-            outcome = process_object(
-                bucket,
-                key,
-                settings,
-                sequencer=obj.get("sequencer"),
-                etag=obj.get("eTag"),
-                event_size=_int_or_none(obj.get("size")),
+    transient: list[tuple[str, BaseException]] = []
+    for raw in records:
+        s3_record = S3ObjectRecord.parse(raw)
+        if not s3_record.is_object_created:
+            counts[Outcome.IGNORED] += 1
+            logger.info(
+                "ignored a %s record: only ObjectCreated records that name a bucket and a key are processed",
+                s3_record.event_name or "malformed",
+                extra={"outcome": str(Outcome.IGNORED), "event_name": s3_record.event_name,
+                       "bucket": s3_record.bucket, "key": s3_record.key},
             )
-            counts[outcome.outcome] += 1
-        except ObjectNotFoundError as exc:
-            counts["missing"] += 1
-            log("INFO", "image missing", bucket=bucket, key=key, outcome="missing", reason=str(exc))
+            continue
+        assert s3_record.bucket is not None and s3_record.key is not None
+        try:
+            result = process_object(s3_record.bucket, s3_record.key, config, event=s3_record)
         except (ClientError, BotoCoreError) as exc:
-            transient.append(exc)
-            log("ERROR", "transient AWS error, Lambda will retry", bucket=bucket, key=key, error=repr(exc))
+            transient.append((s3_record.key, exc))
+            logger.error(
+                "temporary AWS error on %r, Lambda will retry the event: %s",
+                s3_record.key,
+                _describe_aws_error(exc),
+                extra={"bucket": s3_record.bucket, "key": s3_record.key, "error": _describe_aws_error(exc)},
+            )
+            continue
+        counts[result.outcome] += 1
+    if len(transient) == 1:
+        raise transient[0][1]
     if transient:
-        raise transient[0]
+        raise TransientBatchError(transient)
     return {"records": len(records), **counts}
 
 
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _bucket_and_key(payload: Any, settings: Settings) -> tuple[str, str]:
+def _bucket_and_key(payload: Any, config: FunctionConfig) -> tuple[str, str]:
     """Validate ``{"bucket": ..., "key": ...}``; raise BadRequestError saying what is wrong."""
     if not isinstance(payload, dict):
         raise BadRequestError('expected a JSON object like {"key": "photo.jpg"}')
     key = payload.get("key")
     if not isinstance(key, str) or not key.strip():
         raise BadRequestError('"key" is required: the source object key, e.g. {"key": "photo.jpg"}')
-    bucket = payload.get("bucket", None) or settings.source_bucket
+    bucket = payload.get("bucket", None) or config.source_bucket
     if not isinstance(bucket, str) or not bucket:
         raise BadRequestError('"bucket" is required (or set SOURCE_BUCKET on the function)')
-    reason = skip_reason(bucket, key, settings)
+    reason = skip_reason(bucket, key, config)
     if reason:
         raise BadRequestError(f"refusing to process {key!r}: {reason}")
     return bucket, key
 
 
-def _process_request(bucket: str, key: str, settings: Settings) -> tuple[int, dict[str, Any]]:
+def _process_request(bucket: str, key: str, config: FunctionConfig) -> tuple[int, dict[str, Any]]:
     """Status code and JSON answer for a direct or API request."""
-    try:
-        outcome = process_object(bucket, key, settings)
-    except ObjectNotFoundError as exc:
-        log("INFO", "image missing", bucket=bucket, key=key, outcome="missing", reason=str(exc))
-        return exc.status_code, {"error": str(exc)}
-    if outcome.outcome == "failed":
-        return 422, outcome.answer()
-    return 200, outcome.answer()
+    result = process_object(bucket, key, config)
+    if result.outcome is Outcome.MISSING:
+        return ObjectNotFoundError.status_code, {"error": result.reason}
+    if result.outcome is Outcome.FAILED:
+        return 422, result.answer()
+    return 200, result.answer()
 
 
-def handle_direct(event: Any, settings: Settings) -> dict[str, Any]:
+def handle_direct(event: Any, config: FunctionConfig) -> dict[str, Any]:
     """``{"bucket": ..., "key": ...}`` -> ``{"statusCode": 200, ...}``.
 
     Bad input returns ``{"statusCode": 400, "error": ...}`` instead of raising,
     so the console's Test button shows what to fix; a missing object gives 404
-    and an image that cannot be processed 422. Transient AWS errors raise.
+    and an image that cannot be processed 422. Temporary AWS errors raise.
     """
     try:
-        bucket, key = _bucket_and_key(event, settings)
+        bucket, key = _bucket_and_key(event, config)
     except BadRequestError as exc:
         return {"statusCode": exc.status_code, "error": str(exc)}
-    status, body = _process_request(bucket, key, settings)
+    status, body = _process_request(bucket, key, config)
     return {"statusCode": status, **body}
 
 
-def handle_api_request(event: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+def handle_api_request(event: Mapping[str, Any], config: FunctionConfig) -> dict[str, Any]:
     """API Gateway proxy request -> proxy response with a JSON body.
 
-    A transient AWS error answers 503 (API callers retry) rather than letting
+    A temporary AWS error answers 503 (API callers retry) rather than letting
     API Gateway turn an exception into an opaque 502.
     """
     try:
-        bucket, key = _bucket_and_key(_api_payload(event), settings)
-        status, body = _process_request(bucket, key, settings)
+        bucket, key = _bucket_and_key(_api_payload(event), config)
+        status, body = _process_request(bucket, key, config)
     except BadRequestError as exc:
         status, body = exc.status_code, {"error": str(exc)}
     except (ClientError, BotoCoreError) as exc:
-        log("ERROR", "transient AWS error answering an API request", error=repr(exc))
+        logger.error("temporary AWS error answering an API request: %s", _describe_aws_error(exc),
+                     extra={"error": _describe_aws_error(exc)})
         status, body = 503, {"error": "a temporary AWS error occurred; try again"}
     return {
         "statusCode": status,
@@ -1036,13 +1299,16 @@ def _is_api_request(event: Mapping[str, Any]) -> bool:
     return "httpMethod" in event or (isinstance(context, dict) and "http" in context)
 
 
+# ==========================================================================
+# 9. Entry point
+# ==========================================================================
+
+
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
-    """Entry point: dispatch an S3 event, an API Gateway request or a direct call."""
-    global _request_id
-    _request_id = getattr(context, "aws_request_id", None)
-    settings = Settings.from_env()
+    """Dispatch an S3 event, an API Gateway request or a direct call."""
+    config = FunctionConfig.from_env()
     if isinstance(event, dict) and "Records" in event:
-        return handle_s3_event(event, settings)
+        return handle_s3_event(event, config)
     if isinstance(event, dict) and _is_api_request(event):
-        return handle_api_request(event, settings)
-    return handle_direct(event, settings)
+        return handle_api_request(event, config)
+    return handle_direct(event, config)

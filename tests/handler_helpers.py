@@ -27,6 +27,7 @@ from moto import mock_aws
 from PIL import Image, ImageDraw
 
 HANDLER_PATH = Path(__file__).resolve().parents[1] / "lambda_function" / "lambda_function.py"
+PHOTO_PATH = Path(__file__).resolve().parents[1] / "notebooks" / "data" / "photo.jpg"
 MODULE_NAME = "deployed_lambda_function"  # not "lambda_function": that is the folder
 
 RAW = "raw-image-bucket"
@@ -298,13 +299,3 @@ def aws(monkeypatch: pytest.MonkeyPatch, handler: ModuleType) -> Iterator[AwsWor
     with mock_aws():
         yield create_world(handler)
     handler._clients.clear()
-
-
-def log_lines(text: str) -> list[dict[str, Any]]:
-    """The JSON log records among captured stdout lines."""
-    records = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("{"):
-            records.append(json.loads(line))
-    return records

@@ -239,7 +239,8 @@ def test_deploy_function_retries_create_function_and_says_why(no_sleep, capsys):
         stub.add_response("create_function", _function_configuration(settings),
                           {"FunctionName": settings.function_name, "Code": ANY, "Publish": False, "Architectures": ["x86_64"],
                            "Tags": settings.tags, "Role": ROLE_ARN, "Handler": ANY, "Runtime": "python3.12", "MemorySize": ANY,
-                           "Timeout": ANY, "Layers": ["arn:layer:1"], "Environment": ANY, "Description": ANY})
+                           "Timeout": ANY, "Layers": ["arn:layer:1"], "Environment": ANY, "LoggingConfig": ANY,
+                           "Description": ANY})
         stub.add_response("get_function", {"Configuration": _function_configuration(settings)})  # function_active_v2
         stub.add_response("get_function", {"Configuration": _function_configuration(settings)})  # describe_function
         result = lambda_fn.deploy_function(settings, ROLE_ARN, "arn:layer:1")

@@ -72,7 +72,7 @@ def test_least_privilege_is_enough_for_the_pipeline(settings, emulator):
     item = pipeline.process(settings, PHOTO)
     assert item["status"] == "processed" and item["processed_key"] == "processed-photo.jpg"
     assert _processed_keys(emulator, settings) == ["processed-photo.jpg"]
-    assert any(line.startswith("REPORT RequestId") for line in lambda_fn.recent_log_lines(settings))  # its log is delivered
+    assert any(r.get("type") == "platform.report" for r in lambda_fn.log_records(settings))  # its log is delivered
 
 
 def test_the_documents_managed_policies_are_enough_too(settings, emulator):
@@ -95,7 +95,7 @@ def test_without_put_item_the_function_fails_where_aws_fails(settings, emulator)
               f"arn:aws:dynamodb:us-west-2:123456789012:table/{settings.table_name}")
     assert "AccessDeniedException" in log and denied in log
     assert f"assumed-role/{settings.role_name}/{settings.function_name}" in log
-    assert log.count("START RequestId") == 3  # the first attempt and Lambda's two retries
+    assert len(lambda_fn.invocation_ids(log.splitlines())) == 3  # the first attempt and Lambda's two retries
     after = health(emulator)
     assert after["failed_events"] == before["failed_events"] + 1 and after["retries"] >= before["retries"] + 2
 

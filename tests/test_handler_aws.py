@@ -7,10 +7,13 @@ and the function is called exactly as Lambda calls it.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timezone
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
+
+from walkthrough import lambda_fn
 
 try:
     from . import handler_helpers as h
@@ -31,6 +34,7 @@ KEYS = [
     "plus+sign.jpg",
     "100% real.jpg",
     "fotos/ñandú 東京 😀.jpg",
+    "50%25 off.jpg",  # a literal "%25": decoding the key twice would turn it into "%"
     "deep/er/folder/IMG_0001.JPG",
     "odd &=?#[]@!$'()*,;~.jpg",
 ]
@@ -141,16 +145,36 @@ def test_object_deleted_before_processing_is_not_an_error(aws):
     assert aws.outputs() == [] and aws.item("short-lived.jpg") is None
 
 
-def test_one_json_log_line_per_image(aws, capsys):
+def _image_records(caplog, key):
+    return [r for r in caplog.records if getattr(r, "key", None) == key]
+
+
+def test_one_log_record_per_image_with_its_facts_as_fields(aws, caplog, capsys):
     record = aws.upload("photo.jpg", h.jpeg(1600, 1200))
     aws.invoke(h.s3_event(record))
-    lines = [line for line in h.log_lines(capsys.readouterr().out) if line.get("key") == "photo.jpg"]
-    assert len(lines) == 1
-    line = lines[0]
-    assert line["outcome"] == "processed" and line["output_key"] == "processed-photo.jpg"
-    assert line["source_size"] == record["s3"]["object"]["size"]
-    assert (line["source_width"], line["source_height"], line["width"], line["height"]) == (1600, 1200, 1024, 768)
-    assert line["output_size"] > 0 and line["ms"] >= 0
+    [line] = _image_records(caplog, "photo.jpg")
+    assert line.levelno == logging.INFO
+    assert line.outcome == "processed" and line.output_key == "processed-photo.jpg"
+    assert line.source_size == record["s3"]["object"]["size"]
+    assert (line.source_width, line.source_height, line.width, line.height) == (1600, 1200, 1024, 768)
+    assert line.output_size > 0 and line.ms >= 0
+    # The message alone (all the Text log format shows) says what happened.
+    assert line.getMessage().startswith("processed 'photo.jpg' -> 'processed-photo.jpg': JPEG 1600x1200")
+    assert capsys.readouterr().out == ""  # logging, not print
+
+
+def test_a_failed_image_is_logged_as_a_warning_with_the_reason(aws, caplog):
+    aws.invoke(h.s3_event(aws.upload("notes.jpg", b"Dear diary, not a photo.")))
+    [line] = _image_records(caplog, "notes.jpg")
+    assert line.levelno == logging.WARNING and line.outcome == "failed"
+    assert line.reason == "the file is text, not an image" and "text, not an image" in line.getMessage()
+
+
+def test_records_that_are_not_uploads_are_logged_as_ignored(aws, caplog):
+    event = h.s3_event(h.s3_record(h.RAW, "gone.jpg", size=10, event_name="ObjectRemoved:Delete"))
+    assert aws.invoke(event)["ignored"] == 1
+    [line] = _image_records(caplog, "gone.jpg")
+    assert line.outcome == "ignored" and line.event_name == "ObjectRemoved:Delete"
 
 
 # --------------------------------------------------------------------------
@@ -180,17 +204,26 @@ def test_unprocessable_upload_gets_a_failed_item_and_no_output(aws, key, make, w
     assert "processed_key" not in item
 
 
-def test_file_over_the_size_limit_is_refused_without_download(aws, monkeypatch):
+def test_file_over_the_size_limit_is_refused_without_reading_it(aws, monkeypatch):
     monkeypatch.setenv("MAX_UPLOAD_BYTES", "1000")
     record = aws.upload("huge.jpg", h.jpeg(400, 300))
-    downloads = []
+    reads = []
     s3 = aws.handler._client("s3")
     original = s3.get_object
-    monkeypatch.setattr(s3, "get_object", lambda **kw: downloads.append(kw) or original(**kw))
+
+    def get_object(**kwargs):
+        response = original(**kwargs)
+        body = response["Body"]
+        read = body.read
+        body.read = lambda *args: reads.append(kwargs["Key"]) or read(*args)
+        return response
+
+    monkeypatch.setattr(s3, "get_object", get_object)
     aws.invoke(h.s3_event(record))
     item = aws.item("huge.jpg")
     assert item["status"] == "failed" and "MAX_UPLOAD_BYTES" in item["error"]
-    assert downloads == [] and aws.outputs() == []
+    assert item["size"] == len(h.jpeg(400, 300))  # the object's own size (an event's could be made up)
+    assert reads == [] and aws.outputs() == []
 
 
 def test_size_limit_also_checked_from_the_object_itself(aws, monkeypatch):
@@ -245,41 +278,73 @@ def _two_versions(aws):
     return older, newer
 
 
+def _same_bytes_twice(aws):
+    """The same bytes uploaded twice: two events that both match the object (same ETag), v2 newer."""
+    data = h.jpeg(600, 200)
+    return aws.upload("photo.jpg", data, sequencer="FF"), aws.upload("photo.jpg", data, sequencer="100")
+
+
 def _assert_newer_wins(aws):
     assert aws.item("photo.jpg")["original_width"] == 600
     assert aws.item("photo.jpg")["sequencer"].endswith("100")
     assert h.decode(aws.output("processed-photo.jpg")[0]).size == (600, 200)
 
 
-def test_older_event_arriving_late_changes_nothing(aws):
-    older, newer = _two_versions(aws)
+def test_an_older_event_for_the_same_object_is_stale(aws):
+    older, newer = _same_bytes_twice(aws)
     assert aws.invoke(h.s3_event(newer))["processed"] == 1
     assert aws.invoke(h.s3_event(older))["stale"] == 1
     _assert_newer_wins(aws)
 
 
-def test_older_event_without_etag_is_stopped_by_the_stored_sequencer(aws):
+def test_older_event_for_a_replaced_object_processes_the_object_as_it_is_now(aws):
+    # Its eTag no longer matches: the object there now is read, and the newer event's order is kept.
+    older, newer = _two_versions(aws)
+    assert aws.invoke(h.s3_event(newer))["processed"] == 1
+    assert aws.invoke(h.s3_event(older))["processed"] == 1
+    _assert_newer_wins(aws)
+    assert aws.item("photo.jpg")["etag"] == newer["s3"]["object"]["eTag"]
+
+
+def test_event_without_etag_processes_the_object_and_records_no_sequencer(aws):
+    # Nothing shows which object the event describes, so its sequencer orders nothing.
+    record = aws.upload("photo.jpg", h.jpeg(), sequencer="FFFF")
+    live_etag = record["s3"]["object"].pop("eTag")
+    assert aws.invoke(h.s3_event(record))["processed"] == 1
+    item = aws.item("photo.jpg")
+    assert "sequencer" not in item and item["etag"] == live_etag
+
+
+def test_event_without_etag_keeps_the_recorded_order(aws):
     older, newer = _two_versions(aws)
     del older["s3"]["object"]["eTag"]
     aws.invoke(h.s3_event(newer))
-    assert aws.invoke(h.s3_event(older))["stale"] == 1
+    assert aws.invoke(h.s3_event(older))["processed"] == 1
     _assert_newer_wins(aws)
 
 
 def test_conditional_write_is_the_final_guard_against_a_race(aws, monkeypatch):
-    # The older event passed its checks before the newer one finished.
-    older, newer = _two_versions(aws)
-    del older["s3"]["object"]["eTag"]
+    # The older event passed its checks before the newer one finished: it read nothing recorded yet.
+    older, newer = _same_bytes_twice(aws)
     aws.invoke(h.s3_event(newer))
-    monkeypatch.setattr(aws.handler, "_stored_sequencer", lambda table, key: None)
+    monkeypatch.setattr(aws.handler, "_recorded", lambda table, key: aws.handler.Recorded())
     assert aws.invoke(h.s3_event(older))["stale"] == 1
     assert aws.item("photo.jpg")["sequencer"].endswith("100")
 
 
+def test_a_lost_conditional_write_raises_its_own_error(aws):
+    aws.invoke(h.s3_event(aws.upload("photo.jpg", h.jpeg(), sequencer="100")))
+    config = aws.handler.FunctionConfig.from_env()
+    with pytest.raises(aws.handler.ConditionalWriteLostError, match="newer upload"):
+        aws.handler.record(config, {"filename": "photo.jpg", "status": "processed", "sequencer": aws.handler.pad_sequencer("FF")})
+    with pytest.raises(aws.handler.ConditionalWriteLostError):
+        aws.handler.record(config, {"filename": "photo.jpg", "status": "processed"})  # no order of its own
+
+
 def test_newer_event_replaces_older_result(aws):
-    older, newer = _two_versions(aws)
-    del older["s3"]["object"]["eTag"]  # so the older event still processes
-    aws.invoke(h.s3_event(older))
+    aws.invoke(h.s3_event(aws.upload("photo.jpg", h.jpeg(300, 200), sequencer="FF")))
+    assert aws.item("photo.jpg")["original_width"] == 300
+    newer = aws.upload("photo.jpg", h.jpeg(600, 200), sequencer="100")
     assert aws.invoke(h.s3_event(newer))["processed"] == 1
     _assert_newer_wins(aws)
 
@@ -334,7 +399,15 @@ def test_access_denied_on_the_source_is_recorded_not_retried(aws, monkeypatch):
     event = h.s3_event(aws.upload("photo.jpg", h.jpeg()))
     monkeypatch.setattr(aws.handler._client("s3"), "get_object", _failing("AccessDenied"))
     assert aws.invoke(event)["failed"] == 1
-    assert "access denied" in aws.item("photo.jpg")["error"] and aws.outputs() == []
+    error = aws.item("photo.jpg")["error"]
+    assert error.startswith("access denied reading the object s3://raw-image-bucket/photo.jpg")
+    assert "the function's role may not read it" in error and "s3:GetObject" in error
+    assert aws.outputs() == []
+
+
+def test_access_denied_is_its_own_permanent_failure(handler):
+    assert issubclass(handler.SourceAccessDeniedError, handler.PermanentError)
+    assert not issubclass(handler.SourceAccessDeniedError, handler.PermanentImageError)
 
 
 def test_transient_error_in_one_record_still_finishes_the_others(aws, monkeypatch):
@@ -352,6 +425,102 @@ def test_transient_error_in_one_record_still_finishes_the_others(aws, monkeypatc
     with pytest.raises(ClientError, match="SlowDown"):
         aws.invoke(h.s3_event(flaky, good))
     assert aws.outputs() == ["processed-good.jpg"] and aws.item("flaky.jpg") is None
+
+
+def test_several_transient_errors_raise_one_error_naming_each(aws, monkeypatch):
+    good = aws.upload("good.jpg", h.jpeg())
+    slow, cut = aws.upload("slow.jpg", h.jpeg()), aws.upload("cut.jpg", h.jpeg())
+    s3 = aws.handler._client("s3")
+    original = s3.get_object
+
+    def get_object(**kwargs):
+        if kwargs["Key"] == "slow.jpg":
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "reduce your request rate"}}, "GetObject")
+        if kwargs["Key"] == "cut.jpg":
+            raise EndpointConnectionError(endpoint_url="https://s3.amazonaws.com")
+        return original(**kwargs)
+
+    monkeypatch.setattr(s3, "get_object", get_object)
+    with pytest.raises(aws.handler.TransientBatchError) as raised:
+        aws.invoke(h.s3_event(slow, good, cut))
+    message = str(raised.value)
+    assert message.startswith("2 records hit temporary AWS errors")
+    assert "'slow.jpg': SlowDown (reduce your request rate)" in message and "'cut.jpg': EndpointConnectionError" in message
+    assert [key for key, _ in raised.value.errors] == ["slow.jpg", "cut.jpg"]
+    assert aws.outputs() == ["processed-good.jpg"]
+
+
+# --------------------------------------------------------------------------
+# The console's Test button: the S3 Put template, bucket and key edited
+# --------------------------------------------------------------------------
+
+# Sequencers as real S3 events carry them (here, as the emulator makes them); the template's
+# "0A1B2C3D4E5F678901" compares as newer than all of them.
+FIRST_UPLOAD, SECOND_UPLOAD = "00000000000000000006618D39CF6B6D", "00000000000000000006618D39CF6B9A"
+
+
+def console_test(key="photo.jpg"):
+    """What people send: the console's S3 Put template with the bucket name and the key edited, nothing else."""
+    return lambda_fn.console_test_event(h.RAW, key)
+
+
+def test_the_template_is_the_consoles(handler):
+    """The Lambda console's S3 Put template (FACTS: eventVersion 2.0, key test%2Fkey, made-up eTag and sequencer)."""
+    template = lambda_fn.S3_PUT_TEMPLATE["Records"][0]
+    assert template["eventVersion"] == "2.0" and template["eventName"] == "ObjectCreated:Put"
+    assert template["s3"]["object"] == {
+        "key": "test%2Fkey", "size": 1024, "eTag": "0123456789abcdef0123456789abcdef", "sequencer": "0A1B2C3D4E5F678901",
+    }
+    edited = console_test()["Records"][0]
+    assert edited["s3"]["bucket"]["name"] == h.RAW and edited["s3"]["object"]["key"] == "photo.jpg"
+    assert edited["s3"]["bucket"]["arn"] == "arn:aws:s3:::example-bucket"  # people leave it as it is
+    assert handler.pad_sequencer(template["s3"]["object"]["sequencer"]) > FIRST_UPLOAD
+
+
+def test_console_test_before_any_upload_event_processes_the_object(aws):
+    aws.s3.put_object(Bucket=h.RAW, Key="photo.jpg", Body=h.jpeg(1600, 1200))  # no trigger yet: no event
+    live_etag = aws.s3.head_object(Bucket=h.RAW, Key="photo.jpg")["ETag"].strip('"')
+    assert aws.invoke(console_test())["processed"] == 1
+    item = aws.item("photo.jpg")
+    assert item["status"] == "processed" and item["width"] == 1024
+    assert item["etag"] == live_etag and "sequencer" not in item  # the template's made-up ones are not recorded
+    assert aws.outputs() == ["processed-photo.jpg"]
+
+
+def test_console_test_after_a_real_upload_processes_the_object_again(aws, monkeypatch):
+    upload = aws.upload("photo.jpg", h.jpeg(1600, 1200), sequencer=FIRST_UPLOAD)
+    aws.invoke(h.s3_event(upload))
+    monkeypatch.setenv("MAX_DIMENSION", "300")  # so the learner sees the test's own result
+    assert aws.invoke(console_test()) == {
+        "records": 1, "processed": 1, "failed": 0, "skipped": 0, "stale": 0, "duplicate": 0, "missing": 0, "ignored": 0,
+    }
+    item = aws.item("photo.jpg")
+    assert item["width"] == 300 and h.decode(aws.output("processed-photo.jpg")[0]).width == 300
+    assert item["etag"] == upload["s3"]["object"]["eTag"] and item["sequencer"] == FIRST_UPLOAD
+
+
+def test_a_real_upload_after_a_console_test_is_processed(aws):
+    aws.invoke(h.s3_event(aws.upload("photo.jpg", h.jpeg(300, 200), sequencer=FIRST_UPLOAD)))
+    aws.invoke(console_test())
+    aws.invoke(console_test())  # the same test twice: not a duplicate of anything
+    second = aws.upload("photo.jpg", h.jpeg(600, 200), sequencer=SECOND_UPLOAD)
+    assert aws.invoke(h.s3_event(second))["processed"] == 1
+    item = aws.item("photo.jpg")
+    assert (item["original_width"], item["sequencer"], item["etag"]) == (600, SECOND_UPLOAD, second["s3"]["object"]["eTag"])
+    assert h.decode(aws.output("processed-photo.jpg")[0]).size == (600, 200)
+
+
+def test_console_test_before_the_object_exists_says_it_is_missing(aws):
+    assert aws.invoke(console_test())["missing"] == 1
+    assert aws.invoke(lambda_fn.S3_PUT_TEMPLATE)["missing"] == 1  # not even edited: "test/key" in "example-bucket"
+    assert aws.items() == [] and aws.outputs() == []
+
+
+def test_a_hand_written_event_with_a_low_sequencer_is_not_taken_for_stale(aws):
+    aws.invoke(h.s3_event(aws.upload("photo.jpg", h.jpeg(300, 200), sequencer=SECOND_UPLOAD)))
+    hand_written = h.s3_record(h.RAW, "photo.jpg", size=10, etag="not-the-etag", sequencer="01")
+    assert aws.invoke(h.s3_event(hand_written))["processed"] == 1
+    assert aws.item("photo.jpg")["sequencer"] == SECOND_UPLOAD
 
 
 # --------------------------------------------------------------------------

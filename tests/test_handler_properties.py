@@ -163,3 +163,62 @@ def test_each_mode_through_the_whole_function(handler, monkeypatch, mode):
         assert item["status"] == "processed", item.get("error")
         assert world.outputs() == [item["processed_key"]]
     handler._clients.clear()
+
+
+# --------------------------------------------------------------------------
+# Real uploads and console tests, in any order
+# --------------------------------------------------------------------------
+
+ACTIONS = st.lists(st.sampled_from(["upload", "deliver_oldest", "deliver_newest", "redeliver", "console"]), max_size=10)
+
+
+def test_console_tests_never_make_real_uploads_look_older(handler, monkeypatch):
+    """Whatever mix of uploads, late or repeated S3 events and console tests (the S3 Put template, bucket
+    and key edited): every console test processes the object as it is, the template's sequencer is never
+    recorded, and once every real event has arrived the item and the output describe the last upload."""
+    from walkthrough import lambda_fn
+
+    h.set_fake_env(monkeypatch)
+    counter = itertools.count()
+    template_sequencer = handler.pad_sequencer(lambda_fn.S3_PUT_TEMPLATE["Records"][0]["s3"]["object"]["sequencer"])
+    with mock_aws():
+        world = h.create_world(handler)
+
+        @settings(max_examples=25, deadline=None)
+        @given(actions=ACTIONS)
+        def check(actions: list[str]) -> None:
+            key = f"mix/photo {next(counter):04d}.jpg"
+            versions: list[dict] = []  # every upload's event, oldest first
+            pending: list[dict] = []  # not yet delivered
+
+            def upload() -> None:
+                n = len(versions)
+                # Emulator-like sequencers (32 hex digits), growing with each upload of the key.
+                record = world.upload(key, h.jpeg(40 + n, 30), sequencer=f"{0x6618D39CF6B6D + n:032X}")
+                versions.append(record)
+                pending.append(record)
+
+            upload()
+            for action in actions:
+                if action == "upload":
+                    upload()
+                elif action == "deliver_oldest" and pending:
+                    world.invoke(h.s3_event(pending.pop(0)))
+                elif action == "deliver_newest" and pending:
+                    world.invoke(h.s3_event(pending.pop()))
+                elif action == "redeliver":
+                    world.invoke(h.s3_event(versions[len(actions) % len(versions)]))
+                elif action == "console":
+                    assert world.invoke(lambda_fn.console_test_event(h.RAW, key))["processed"] == 1
+                assert world.item(key) is None or world.item(key).get("sequencer") != template_sequencer
+            for record in pending:
+                world.invoke(h.s3_event(record))
+
+            last = versions[-1]["s3"]["object"]
+            item = world.item(key)
+            assert (item["etag"], item["sequencer"], item["original_width"]) == (last["eTag"], last["sequencer"], 40 + len(versions) - 1)
+            out = world.output(item["processed_key"])[0]
+            assert Image.open(io.BytesIO(out)).width == 40 + len(versions) - 1
+
+        check()
+    handler._clients.clear()

@@ -48,7 +48,7 @@ def test_a_throttled_put_item_is_retried_and_ends_with_one_output_and_one_item(s
     items = emulator.client("dynamodb").scan(TableName=settings.table_name)["Items"]
     assert [i["filename"]["S"] for i in items] == ["photo.jpg"]
     log = lambda_fn.recent_log_lines(settings)
-    starts = [line.split()[2] for line in log if line.startswith("START RequestId")]
+    starts = lambda_fn.invocation_ids(log)  # the function logs in JSON: platform.start records
     assert len(starts) == 2 and starts[0] == starts[1]  # one retry, with the same request id, as on Lambda
     assert any("ThrottlingException" in line for line in log)
     assert own(emulator, f"function?name={settings.function_name}")["invocations"] == 2

@@ -72,9 +72,9 @@ def test_function_deploys_once_then_is_unchanged_until_its_configuration_changes
 def test_console_test_event_processes_the_photo(settings, emulator):
     sequence.ensure_before(settings, 5, max_dimension=200)
     photo = pipeline.upload(settings, "notebooks/data/photo.jpg")
-    result = lambda_fn.invoke(settings, lambda_fn.sample_put_event(settings, photo.key, photo.bytes, photo.etag))
+    result = lambda_fn.invoke(settings, lambda_fn.console_test_event(settings.raw_bucket, photo.key, settings.region))
     assert result["function_error"] is None and result["result"]["processed"] == 1
-    assert any(line.startswith("REPORT RequestId") for line in result["log"])
+    assert any(lambda_fn.parse_log_line(line).get("type") == "platform.report" for line in result["log"])
     item = pipeline.metadata_item(settings, "photo.jpg")
     assert (item["status"], item["width"], item["processed_key"]) == ("processed", 200, "processed-photo.jpg")
 

@@ -2,8 +2,11 @@
 
 Create or update, then wait until Lambda says the function is ready: a new
 function is ``Pending`` before ``Active``, and an update is ``InProgress``
-before ``Successful``. The "Test" step invokes it with a sample S3 put event,
-as the console's Test button does.
+before ``Successful``. The function logs in Lambda's JSON log format (its
+``LoggingConfig``), so every record has a timestamp, a level and the request
+id, and the log level filters without code. The "Test" step invokes it with
+the console's *S3 Put* test template, bucket name and key edited, as people
+do with the console's Test button.
 
 On AWS a role created seconds ago is not yet usable by Lambda ("The role
 defined for the function cannot be assumed by Lambda"): creating the function
@@ -13,6 +16,7 @@ is retried with backoff, for up to two minutes, saying why on each retry.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import time
 from pathlib import Path
@@ -34,6 +38,10 @@ MEMORY_MB = 1024
 TIMEOUT_S = 60
 #: The function's CPU architecture (Lambda's default); a built Pillow layer matches it.
 ARCHITECTURE = "x86_64"
+#: Lambda's JSON log format: records with timestamp, level, requestId and the function's fields;
+#: INFO lets the per-image records through (WARN would keep only failures and errors).
+LOG_FORMAT = "JSON"
+LOG_LEVEL = "INFO"
 #: What Lambda answers while a new role has not propagated through IAM yet.
 ROLE_NOT_READY = "cannot be assumed by Lambda"
 ROLE_WAIT_S = 120.0
@@ -119,9 +127,16 @@ def function_environment(settings: Settings, **overrides: str) -> dict[str, str]
     }
 
 
+def logging_config(log_format: str = LOG_FORMAT, log_level: str = LOG_LEVEL) -> dict[str, str]:
+    """The function's ``LoggingConfig``: JSON with application and system levels, or plain Text."""
+    if log_format.upper() != "JSON":
+        return {"LogFormat": "Text"}
+    return {"LogFormat": "JSON", "ApplicationLogLevel": log_level.upper(), "SystemLogLevel": "INFO"}
+
+
 def deploy_function(
     settings: Settings, role_arn: str, layer_arn: str, memory_mb: int = MEMORY_MB, timeout_s: int = TIMEOUT_S,
-    **environment: str,
+    log_format: str = LOG_FORMAT, log_level: str = LOG_LEVEL, **environment: str,
 ) -> dict[str, Any]:
     """Create the function, or bring its code and configuration up to date; waits until ready."""
     lam = aws.client(settings, "lambda")
@@ -134,6 +149,7 @@ def deploy_function(
         "Timeout": timeout_s,
         "Layers": [layer_arn],
         "Environment": {"Variables": function_environment(settings, **environment)},
+        "LoggingConfig": logging_config(log_format, log_level),
         "Description": "Resizes and watermarks uploaded images, records their metadata",
     }
     try:
@@ -157,13 +173,14 @@ def deploy_function(
         changes.append("code")
     wanted = {
         "Role": role_arn, "Handler": HANDLER, "Runtime": settings.runtime, "MemorySize": memory_mb, "Timeout": timeout_s,
-        "Layers": [layer_arn], "Environment": config["Environment"]["Variables"],
+        "Layers": [layer_arn], "Environment": config["Environment"]["Variables"], "LoggingConfig": config["LoggingConfig"],
     }
     have = {
         "Role": current.get("Role"), "Handler": current.get("Handler"), "Runtime": current.get("Runtime"),
         "MemorySize": current.get("MemorySize"), "Timeout": current.get("Timeout"),
         "Layers": [layer["Arn"] for layer in current.get("Layers", [])],
         "Environment": current.get("Environment", {}).get("Variables", {}),
+        "LoggingConfig": {k: v for k, v in current.get("LoggingConfig", {}).items() if k in config["LoggingConfig"]},
     }
     if have != wanted:
         try:
@@ -192,34 +209,67 @@ def describe_function(settings: Settings) -> dict[str, Any]:
         "state": config.get("State", "Active"),
         "layers": [layer["Arn"] for layer in config.get("Layers", [])],
         "environment": config.get("Environment", {}).get("Variables", {}),
+        "logging": _describe_logging(config.get("LoggingConfig") or {"LogFormat": "Text"}),
         "role": config["Role"],
         "arn": config["FunctionArn"],
     }
 
 
-def sample_put_event(settings: Settings, key: str, size: int = 0, etag: str = "") -> dict[str, Any]:
-    """An S3 put event as AWS documents it (the console's "s3-put" test template, filled in)."""
-    return {
-        "Records": [{
-            "eventVersion": "2.1",
+def _describe_logging(config: dict[str, Any]) -> str:
+    if config.get("LogFormat") != "JSON":
+        return "Text"
+    return f"JSON (application {config.get('ApplicationLogLevel', 'INFO')}, system {config.get('SystemLogLevel', 'INFO')})"
+
+
+#: The Lambda console's *S3 Put* test event template (Test > Create new event > Template: S3 Put), as the
+#: console shows it. Its ``eTag`` and ``sequencer`` are made up; people edit the bucket name and the key only.
+S3_PUT_TEMPLATE: dict[str, Any] = {
+    "Records": [
+        {
+            "eventVersion": "2.0",
             "eventSource": "aws:s3",
-            "awsRegion": settings.region,
-            "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            "awsRegion": "us-east-1",
+            "eventTime": "1970-01-01T00:00:00.000Z",
             "eventName": "ObjectCreated:Put",
             "userIdentity": {"principalId": "EXAMPLE"},
             "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-            "responseElements": {"x-amz-request-id": "EXAMPLE123456789", "x-amz-id-2": "EXAMPLE123/abcdefghijklmno"},
+            "responseElements": {
+                "x-amz-request-id": "EXAMPLE123456789",
+                "x-amz-id-2": "EXAMPLE123/5678abcdefghijklambdaisawesome/mnopqrstuvwxyzABCDEFGH",
+            },
             "s3": {
                 "s3SchemaVersion": "1.0",
                 "configurationId": "testConfigRule",
-                "bucket": {"name": settings.raw_bucket, "ownerIdentity": {"principalId": "EXAMPLE"},
-                           "arn": f"arn:aws:s3:::{settings.raw_bucket}"},
-                # No "sequencer": the console template's made-up one would outrank real S3 events
-                # for this key, and the function would skip them as older.
-                "object": {"key": quote_plus(key, safe="/"), "size": size, "eTag": etag},
+                "bucket": {
+                    "name": "example-bucket",
+                    "ownerIdentity": {"principalId": "EXAMPLE"},
+                    "arn": "arn:aws:s3:::example-bucket",
+                },
+                "object": {
+                    "key": "test%2Fkey",
+                    "size": 1024,
+                    "eTag": "0123456789abcdef0123456789abcdef",
+                    "sequencer": "0A1B2C3D4E5F678901",
+                },
             },
-        }]
-    }
+        }
+    ]
+}
+
+
+def console_test_event(bucket: str, key: str, region: str = "us-east-1") -> dict[str, Any]:
+    """The console's S3 Put template with what people change: the bucket name and the key.
+
+    The console fills in the function's region; everything else stays as the
+    template has it, the made-up ``eTag``, ``sequencer`` and ``size`` too. The
+    key is written as S3 sends keys (URL-encoded; ``photo.jpg`` stays as it is).
+    """
+    event = copy.deepcopy(S3_PUT_TEMPLATE)
+    record = event["Records"][0]
+    record["awsRegion"] = region
+    record["s3"]["bucket"]["name"] = bucket
+    record["s3"]["object"]["key"] = quote_plus(key, safe="/")
+    return event
 
 
 def invoke(settings: Settings, event: dict[str, Any]) -> dict[str, Any]:
@@ -246,3 +296,68 @@ def recent_log_lines(settings: Settings, minutes: int = 15, limit: int = 200) ->
         return []
     events.sort(key=lambda e: (e["timestamp"], e.get("ingestionTime", 0)))
     return [e["message"].rstrip("\n") for e in events][-limit:]
+
+
+def parse_log_line(line: str) -> dict[str, Any]:
+    """One log line as a record, in either of Lambda's log formats.
+
+    JSON lines are their fields (application records: ``timestamp``, ``level``,
+    ``message``, ``requestId``, extra fields; platform records: ``time``,
+    ``type``, ``record``). Text lines become the same shapes: ``START``,
+    ``END`` and ``REPORT`` lines ``{"type": "platform.start"|"platform.end"|
+    "platform.report", "record": {"requestId": ...}}``, ``[LEVEL]\ttime\tid\tmessage``
+    lines an application record, anything else ``{"message": line}``.
+    """
+    if line.startswith("{"):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            value = None
+        if isinstance(value, dict):
+            return value
+    for prefix, kind in (("START RequestId: ", "platform.start"), ("END RequestId: ", "platform.end"), ("REPORT RequestId: ", "platform.report")):
+        if line.startswith(prefix):
+            fields = line[len(prefix):].split("\t")
+            first = fields[0].split(" Version: ")
+            record: dict[str, Any] = {"requestId": first[0].strip()}
+            if len(first) > 1:
+                record["version"] = first[1].strip()
+            for field in fields[1:]:
+                name, _, value = field.partition(": ")
+                if name.strip():
+                    record[name.strip()] = value.strip()
+            return {"type": kind, "record": record}
+    parts = line.split("\t", 3)
+    if len(parts) == 4 and parts[0].startswith("[") and parts[0].endswith("]"):
+        return {"timestamp": parts[1], "level": parts[0].strip("[]"), "requestId": parts[2], "message": parts[3]}
+    return {"message": line}
+
+
+def invocation_ids(lines: list[str]) -> list[str]:
+    """The request id of each invocation in these log lines (one per start record), oldest first."""
+    return [r["record"]["requestId"] for r in map(parse_log_line, lines) if r.get("type") == "platform.start"]
+
+
+def log_records(
+    settings: Settings, key: str | None = None, level: str | None = None, minutes: int = 15, limit: int = 200
+) -> list[dict[str, Any]]:
+    """The function's recent log records, parsed (``parse_log_line``), oldest first.
+
+    ``key``: only the last invocation whose records name that key (its start,
+    the function's records, its report). ``level``: only the function's
+    records of that level (what Logs Insights' ``filter level = "WARNING"`` does).
+    """
+    records = [parse_log_line(line) for line in recent_log_lines(settings, minutes, limit)]
+    if key is not None:
+        ids = [r.get("requestId") for r in records if r.get("key") == key]
+        if not ids:
+            return []
+        records = [r for r in records if ids[-1] in (r.get("requestId"), _platform_request_id(r))]
+    if level is not None:
+        records = [r for r in records if str(r.get("level") or r.get("log_level") or "").upper() == level.upper()]
+    return records
+
+
+def _platform_request_id(record: dict[str, Any]) -> str | None:
+    inner = record.get("record")
+    return inner.get("requestId") if "type" in record and isinstance(inner, dict) else None

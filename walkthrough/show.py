@@ -114,6 +114,38 @@ def log(lines: Iterable[str], title: str = "") -> Text:
     return Text("\n".join(lines), title)
 
 
+def _platform_message(kind: str, record: Mapping[str, Any]) -> str:
+    metrics = record.get("metrics") if isinstance(record.get("metrics"), Mapping) else {}
+    if kind == "platform.report" and metrics:
+        text = (f"{metrics.get('durationMs')} ms (billed {metrics.get('billedDurationMs')} ms), "
+                f"memory {metrics.get('maxMemoryUsedMB')} of {metrics.get('memorySizeMB')} MB")
+        if "initDurationMs" in metrics:
+            text += f", init {metrics['initDurationMs']} ms"
+        return text + (f", {record['status']}" if record.get("status") not in (None, "success") else "")
+    details = {k: v for k, v in record.items() if k not in ("requestId", "metrics")}
+    return ", ".join(f"{k} {v}" for k, v in details.items())
+
+
+def log_records(records: Iterable[Mapping[str, Any]], fields: Sequence[str] = ("key", "outcome", "ms"), title: str = "") -> Table:
+    """Lambda log records (``lambda_fn.log_records``) as a table: one row per record.
+
+    Columns: time, level (a platform record shows its type, ``platform.start``
+    or ``platform.report``), request id, message, then ``fields`` of the
+    function's records (empty where a record has none).
+    """
+    rows = []
+    for entry in records:
+        record = entry.get("record")
+        if "type" in entry and isinstance(record, Mapping):
+            row = {"time": entry.get("time", ""), "level": entry["type"], "requestId": record.get("requestId", ""),
+                   "message": _platform_message(str(entry["type"]), record)}
+        else:
+            row = {"time": entry.get("timestamp", ""), "level": entry.get("level") or entry.get("log_level") or "",
+                   "requestId": entry.get("requestId", ""), "message": entry.get("message") or entry.get("errorMessage") or ""}
+        rows.append({**row, **{name: entry.get(name) for name in fields}})
+    return Table(rows, title)
+
+
 def document(value: Any, title: str = "") -> Text:
     """A JSON document (policy, event, configuration), pretty-printed."""
     return Text(json.dumps(value, indent=2, default=str, ensure_ascii=False), title)

@@ -57,19 +57,105 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
+# awslambdaric/lambda_runtime_log_utils.py: the record attributes that are not extra fields.
+_RESERVED_FIELDS = {
+    "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module", "exc_info", "exc_text",
+    "stack_info", "lineno", "funcName", "created", "msecs", "relativeCreated", "thread", "threadName",
+    "processName", "process", "aws_request_id", "tenant_id", "_frame_type",
+}
+_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_encode_json = json.JSONEncoder(ensure_ascii=False).encode
+
+
+class _JsonFormatter(logging.Formatter):
+    """Lambda's JSON format for application logs, as awslambdaric's ``JsonFormatter`` writes it.
+
+    ``timestamp`` (seconds, UTC), ``level``, ``message``, ``logger``,
+    ``requestId``; ``stackTrace``, ``errorType``, ``errorMessage`` and
+    ``location`` for a record with an exception; then every extra field
+    (``logger.info(..., extra={...})``). Fields whose value is None are left out.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(datefmt=_DATETIME_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.levelno = min(50, max(0, record.levelno)) // 10 * 10
+        record.levelname = logging.getLevelName(record.levelno)
+        exc_info = record.exc_info
+        result: dict[str, Any] = {
+            "timestamp": self.formatTime(record, self.datefmt),
+            "level": record.levelname,
+            "message": record.getMessage(),
+            "logger": record.name,
+            "stackTrace": traceback.format_tb(exc_info[2]) if exc_info else None,
+            "errorType": exc_info[0].__name__ if exc_info and exc_info[0] else None,
+            "errorMessage": str(exc_info[1]) if exc_info else None,
+            "requestId": getattr(record, "aws_request_id", None),
+            "location": f"{record.pathname}:{record.funcName}:{record.lineno}" if exc_info else None,
+        }
+        result.update((k, v) for k, v in record.__dict__.items() if k not in _RESERVED_FIELDS and k not in result)
+        return _encode_json({k: v for k, v in result.items() if v is not None})
+
+
+class _EmulatorEndpointFilter(logging.Filter):
+    """Drops botocore's INFO line about the endpoint it found in ``AWS_ENDPOINT_URL``.
+
+    The emulator sets that variable so the function's calls come back to it;
+    Lambda does not, so its log never has "Found endpoint for s3 via:
+    environment_global." at the application log level INFO.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Found endpoint for")
+
+
+def _log_format() -> str:
+    """AWS_LAMBDA_LOG_FORMAT, as awslambdaric reads it: JSON, or else Text."""
+    return "JSON" if os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON" else "Text"
+
+
 def _install_lambda_logging() -> _RequestIdFilter:
-    """Configure the root logger the way the managed Python runtime does."""
+    """Configure the root logger the way the managed Python runtime does (awslambdaric ``_setup_logging``).
+
+    Text: ``[LEVEL]\ttimestamp\trequest id\tmessage``; JSON: one object per
+    record. ``AWS_LAMBDA_LOG_LEVEL`` (the application log level, set with
+    JSON) becomes the root logger's level (TRACE counts as DEBUG); without
+    it the root logger keeps Python's default, WARNING.
+    """
+    logging.Formatter.converter = time.gmtime
     request_filter = _RequestIdFilter()
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(
-        logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S")
-    )
-    handler.formatter.converter = time.gmtime  # type: ignore[union-attr]
+    if _log_format() == "JSON":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S")
+        )
     handler.addFilter(request_filter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
+    logging.getLogger("botocore.configprovider").addFilter(_EmulatorEndpointFilter())
+    level = {"": "", "TRACE": "DEBUG"}.get(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper(), os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper())
+    root.setLevel(level if level in logging.getLevelNamesMapping() else logging.WARNING)
     return request_filter
+
+
+def _write_error(payload: dict[str, Any], with_trace: bool = True) -> None:
+    """An uncaught error in the log, as awslambdaric's ``log_error`` writes it in the function's format.
+
+    JSON: one object, ``timestamp`` and ``log_level`` first, then the error
+    (``errorMessage``, ``errorType``, ``requestId``, ``stackTrace``). Text:
+    ``[ERROR] Type: message`` and (``with_trace``) the traceback.
+    """
+    if _log_format() == "JSON":
+        record = {"timestamp": time.strftime(_DATETIME_FORMAT, time.gmtime()), "log_level": "ERROR", **payload}
+        sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(f"[ERROR] {payload['errorType']}: {payload['errorMessage']}\n")
+        if with_trace:
+            sys.stdout.write("Traceback (most recent call last):\n" + "".join(payload["stackTrace"]))
+    sys.stdout.flush()
 
 
 def _error_payload(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
@@ -126,8 +212,7 @@ def main() -> None:
     except ImportError as exc:
         payload = _error_payload(exc, "Runtime.ImportModuleError")
         payload["errorMessage"] = f"Unable to import module '{module_name}': {exc}"
-        sys.stdout.write(f"[ERROR] Runtime.ImportModuleError: {payload['errorMessage']}\n")
-        sys.stdout.flush()
+        _write_error(payload, with_trace=False)
         send({"type": "init_error", "error": payload})
         return
     except AttributeError:
@@ -142,8 +227,7 @@ def main() -> None:
         payload = _error_payload(exc, "Runtime.UserCodeSyntaxError" if isinstance(exc, SyntaxError) else None)
         if isinstance(exc, SyntaxError):
             payload["errorMessage"] = f"Syntax error in module '{module_name}': {exc}"
-        sys.stdout.write(f"[ERROR] {payload['errorType']}: {payload['errorMessage']}\n" + "".join(payload["stackTrace"]))
-        sys.stdout.flush()
+        _write_error(payload)
         send({"type": "init_error", "error": payload})
         return
     send({"type": "ready", "init_ms": (time.perf_counter() - started) * 1000})
@@ -169,9 +253,7 @@ def main() -> None:
         except Exception as exc:
             payload = _error_payload(exc)
             payload["requestId"] = request_id
-            # Lambda prints the uncaught exception into the log as a JSON line.
-            sys.stdout.write(f"[ERROR] {payload['errorType']}: {payload['errorMessage']}\n")
-            sys.stdout.write("Traceback (most recent call last):\n" + "".join(payload["stackTrace"]))
+            _write_error(payload)  # Lambda writes the uncaught exception into the log
             message["payload"] = json.dumps(payload)
             message["ok"] = False
         message["duration_ms"] = (time.perf_counter() - started) * 1000

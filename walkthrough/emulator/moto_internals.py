@@ -11,7 +11,9 @@ emulator adds. So, and only here:
   Pillow layer the document names (moto looks layers up in the caller's own
   account only); CloudFront's ``Origin.__init__`` keeps
   ``OriginAccessControlId`` and ``S3OriginConfig``, which moto 5.2 parses and
-  then drops; moto's own IAM authorization stays off
+  then drops; ``LambdaFunction``'s ``__init__``, ``update_configuration`` and
+  ``get_configuration`` keep and answer ``LoggingConfig``, which moto 5.2
+  ignores (Lambda's JSON log format and levels); moto's own IAM authorization stays off
   (``INITIAL_NO_AUTH_ACTION_COUNT``), because it evaluates DynamoDB and Logs
   calls against resource ``*``, so a policy scoped to a table could never
   allow anything (``roles.py`` authorizes instead);
@@ -57,13 +59,15 @@ from moto.s3 import notifications as s3_notifications  # noqa: E402
 from moto.s3control import models as s3control_models  # noqa: E402
 from moto.sts import models as sts_models  # noqa: E402
 
-from walkthrough.emulator.runtime import FunctionCode, FunctionSpec, InvocationResult  # noqa: E402
+from walkthrough.emulator.runtime import FunctionCode, FunctionSpec, InvocationResult, LoggingConfig  # noqa: E402
 from walkthrough.packaging import build_local_pillow_zip, code_sha256  # noqa: E402 - no AWS calls: safe in the emulator
 
 #: Every internal the emulator relies on: (module or class, attribute, what for).
 INTERNALS: list[tuple[Any, str, str]] = [
     (lambda_models.LambdaFunction, "invoke", "runs every Lambda invocation (patched)"),
     (lambda_models.LambdaFunction, "_get_layers_data", "validates a function's layers through layers_versions_by_arn"),
+    (lambda_models.LambdaFunction, "update_configuration", "keeps a function's LoggingConfig (patched)"),
+    (lambda_models.LambdaFunction, "get_configuration", "answers a function's LoggingConfig (patched)"),
     (lambda_models.LambdaBackend, "layers_versions_by_arn", "finds a layer version's zip; resolves Klayers' Pillow ARNs (patched)"),
     (lambda_models.LambdaBackend, "get_function", "finds the function an event names"),
     (lambda_models, "EventInvokeConfig", "a function's retry attempts, event age and destinations"),
@@ -202,6 +206,7 @@ def spec_of(function: Any) -> FunctionSpec:
         layer_arns=tuple(layer["Arn"] for layer in function.layers),
         region=function.region,
         account_id=function.account_id,
+        logging_config=LoggingConfig.from_api(getattr(function, "logging_config", None)),
     )
 
 
@@ -236,6 +241,53 @@ def async_settings_of(function: Any) -> AsyncSettings:
         on_failure=(destinations.get("OnFailure") or {}).get("Destination") or None,
         reserved_concurrency=None if reserved in (None, "") else int(reserved),
     )
+
+
+def _keep_logging_config() -> None:
+    """Make moto's ``LambdaFunction`` keep and answer ``LoggingConfig``, as Lambda does since 2023.
+
+    moto 5.2 ignores ``LoggingConfig`` in CreateFunction and
+    UpdateFunctionConfiguration and answers none. Lambda answers it always:
+    ``{"LogFormat": "Text", "LogGroup": "/aws/lambda/<name>"}`` by default,
+    and with JSON also ``ApplicationLogLevel`` and ``SystemLogLevel`` (INFO
+    unless set). An update merges into what is there; Text drops the levels.
+    """
+    function_class = lambda_models.LambdaFunction
+    if getattr(function_class.get_configuration, "_walkthrough", False):
+        return
+    original_init, original_update, original_get = function_class.__init__, function_class.update_configuration, function_class.get_configuration
+
+    def normalised(config: Mapping[str, Any], function_name: str) -> dict[str, Any]:
+        shape = LoggingConfig.from_api(config)
+        answer: dict[str, Any] = {"LogFormat": shape.log_format}
+        if shape.is_json:
+            answer.update(ApplicationLogLevel=shape.application_log_level, SystemLogLevel=shape.system_log_level)
+        answer["LogGroup"] = shape.log_group or f"/aws/lambda/{function_name}"
+        return answer
+
+    def init(self: Any, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        original_init(self, account_id, spec, *args, **kwargs)
+        self.logging_config = normalised(spec.get("LoggingConfig") or {}, self.function_name)
+
+    def update_configuration(self: Any, config_updates: dict[str, Any]) -> dict[str, Any]:
+        if "LoggingConfig" in config_updates:
+            current = dict(getattr(self, "logging_config", None) or {})
+            given = dict(config_updates["LoggingConfig"] or {})
+            if "LogFormat" in given and str(given["LogFormat"]).upper() != str(current.get("LogFormat", "")).upper():
+                current.pop("ApplicationLogLevel", None)
+                current.pop("SystemLogLevel", None)
+            self.logging_config = normalised({**current, **given}, self.function_name)
+        return original_update(self, config_updates)
+
+    def get_configuration(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        config = original_get(self, *args, **kwargs)
+        config["LoggingConfig"] = dict(getattr(self, "logging_config", None) or normalised({}, self.function_name))
+        return config
+
+    get_configuration._walkthrough = True  # type: ignore[attr-defined]
+    function_class.__init__ = init  # type: ignore[method-assign]
+    function_class.update_configuration = update_configuration  # type: ignore[method-assign]
+    function_class.get_configuration = get_configuration  # type: ignore[method-assign]
 
 
 # --------------------------------------------------------------------------- public layers (the document's Klayers ARN)
@@ -674,6 +726,7 @@ def install(run_now: RunNow, run_later: RunLater, deliver_s3_event: RunLater) ->
     lambda_models.LambdaFunction.invoke = invoke  # type: ignore[method-assign]
     s3_notifications._invoke_awslambda = s3_invoke  # type: ignore[attr-defined]
     _keep_origin_access()
+    _keep_logging_config()
     _serve_public_layers()
     moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
 

@@ -4,7 +4,10 @@ Each ``Worker`` is one execution environment: the function's code and layers
 unpacked into a folder, a Python process started with the Lambda environment
 variables, kept warm between invocations of the same code and configuration
 and replaced when either changes. The parent enforces the timeout, watches the
-memory, and writes START/END/REPORT lines to CloudWatch Logs as Lambda does.
+memory, and writes the platform's records to CloudWatch Logs as Lambda does:
+START/END/REPORT lines with the Text log format, ``platform.start`` and
+``platform.report`` JSON objects with the JSON format, whose application and
+system log levels it applies (``LoggingConfig``).
 Nothing here knows about moto: ``moto_hooks`` turns moto's functions into a
 ``FunctionSpec`` and ``FunctionCode``.
 """
@@ -40,6 +43,68 @@ MEMORY_POLL_S = 0.01
 LOG_TAIL_BYTES = 4096  # what Invoke's LogType=Tail returns
 
 
+#: Lambda's log levels, most detailed first (application: TRACE..FATAL; system: DEBUG, INFO, WARN).
+LOG_LEVELS = {"TRACE": 5, "DEBUG": 10, "INFO": 20, "WARN": 30, "WARNING": 30, "ERROR": 40, "FATAL": 50, "CRITICAL": 50}
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """A function's ``LoggingConfig``, as the Lambda API describes it (``LogFormat`` Text or JSON).
+
+    Levels apply to JSON only, as on Lambda: the application level (default
+    INFO) is passed to the runtime as ``AWS_LAMBDA_LOG_LEVEL`` and also filters
+    what the function prints; the system level (default INFO) filters the
+    platform's records (``platform.start`` and ``platform.report`` are INFO).
+    """
+
+    log_format: str = "Text"
+    application_log_level: str | None = None
+    system_log_level: str | None = None
+    log_group: str | None = None
+
+    @classmethod
+    def from_api(cls, config: Mapping[str, Any] | None) -> LoggingConfig:
+        """From the API's shape (``{"LogFormat": "JSON", "ApplicationLogLevel": ...}``), with Lambda's defaults."""
+        config = config or {}
+        group = config.get("LogGroup") or None
+        if str(config.get("LogFormat") or "Text").upper() != "JSON":
+            return cls("Text", None, None, group)
+        return cls(
+            "JSON",
+            str(config.get("ApplicationLogLevel") or "INFO").upper(),
+            str(config.get("SystemLogLevel") or "INFO").upper(),
+            group,
+        )
+
+    @property
+    def is_json(self) -> bool:
+        return self.log_format == "JSON"
+
+    def environment(self) -> dict[str, str]:
+        """What Lambda tells the runtime about the format (awslambdaric reads both variables)."""
+        if not self.is_json:
+            return {}
+        return {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": self.application_log_level or "INFO"}
+
+    def shows_system(self, level: str) -> bool:
+        """Whether a platform record of ``level`` is delivered (always, with Text)."""
+        return not self.is_json or LOG_LEVELS[level] >= LOG_LEVELS.get(self.system_log_level or "INFO", 20)
+
+    def shows_application(self, line: str) -> bool:
+        """Whether a line the function wrote is delivered: JSON format filters by its ``level`` (INFO without one)."""
+        if not self.is_json:
+            return True
+        level = "INFO"
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            if isinstance(record, dict):
+                level = str(record.get("level") or record.get("log_level") or "INFO").upper()
+        return LOG_LEVELS.get(level, 20) >= LOG_LEVELS.get(self.application_log_level or "INFO", 20)
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
     """Everything that identifies one version of a function's execution environment.
@@ -61,10 +126,11 @@ class FunctionSpec:
     layer_arns: tuple[str, ...]
     region: str
     account_id: str
+    logging_config: LoggingConfig = LoggingConfig()
 
     @property
     def log_group(self) -> str:
-        return f"/aws/lambda/{self.name}"
+        return self.logging_config.log_group or f"/aws/lambda/{self.name}"
 
 
 @dataclass
@@ -175,6 +241,7 @@ class Worker:
             "LAMBDA_TASK_ROOT": task_root,
             "LAMBDA_RUNTIME_DIR": os.path.dirname(BOOTSTRAP),
             "AWS_ENDPOINT_URL": endpoint,
+            **spec.logging_config.environment(),
             **credentials,
             "_WALKTHROUGH_OPT_ROOT": opt_root,
             "_WALKTHROUGH_CONTROL_FD": str(control_write),
@@ -273,8 +340,8 @@ class Worker:
         init_ms = self.init_ms if self.cold else None
         self.cold = False
         self.invocations += 1
-        header = [f"START RequestId: {request_id} Version: {spec.version}"]
-        init_lines = self._drain_log(None, 0)  # lines printed while importing belong before START
+        header = self._start_record(request_id)
+        init_lines = self._application(self._drain_log(None, 0))  # lines printed while importing belong before START
         if self.init_error is not None:
             return self._finish(request_id, init_lines + header, False, json.dumps(self.init_error).encode(), 0.0, init_ms, self.init_error["errorType"])
 
@@ -300,20 +367,20 @@ class Worker:
 
         if message == "timeout":
             self.kill()
-            lines = self._drain_log(None, 0.2)
+            lines = self._application(self._drain_log(None, 0.2))
             text = f"{_timestamp()} {request_id} Task timed out after {duration / 1000:.2f} seconds"
             payload = {"errorMessage": text, "errorType": "Sandbox.Timedout"}
-            return self._finish(request_id, init_lines + header + lines + [text], False, json.dumps(payload).encode(), duration, init_ms, "Sandbox.Timedout", int(peak[0]))
+            return self._finish(request_id, init_lines + header + lines + self._text_only(text), False, json.dumps(payload).encode(), duration, init_ms, "Sandbox.Timedout", int(peak[0]))
         if not isinstance(message, dict):  # the process died: out of memory, os._exit, a crash
             self.kill()
             code = self.process.returncode
-            lines = self._drain_log(None, 0.2)
+            lines = self._application(self._drain_log(None, 0.2))
             reason = "signal: killed" if code in (-signal.SIGKILL, 137) else f"exit status {code}"
             error_type = "Runtime.OutOfMemory" if over_memory.is_set() else "Runtime.ExitError"
             text = f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
             payload = {"errorMessage": text, "errorType": error_type}
-            return self._finish(request_id, init_lines + header + lines + [text, error_type], False, json.dumps(payload).encode(), duration, init_ms, error_type, max(int(peak[0]), spec.memory_mb if over_memory.is_set() else 0))
-        lines = self._drain_log(request_id, 2.0)
+            return self._finish(request_id, init_lines + header + lines + self._text_only(text, error_type), False, json.dumps(payload).encode(), duration, init_ms, error_type, max(int(peak[0]), spec.memory_mb if over_memory.is_set() else 0))
+        lines = self._application(self._drain_log(request_id, 2.0))
         error_type = None if message["ok"] else json.loads(message["payload"]).get("errorType")
         return self._finish(
             request_id,
@@ -348,16 +415,72 @@ class Worker:
         error_type: str | None,
         max_memory_mb: int = 0,
     ) -> InvocationResult:
+        logging_config = self.spec.logging_config
+        billed = max(1, int(duration_ms + 0.999))
+        if logging_config.is_json:
+            # Lambda's JSON system log: one platform.report object (INFO), no END line.
+            metrics: dict[str, Any] = {
+                "durationMs": round(duration_ms, 3),
+                "billedDurationMs": billed,
+                "memorySizeMB": self.spec.memory_mb,
+                "maxMemoryUsedMB": max_memory_mb,
+            }
+            if init_ms is not None:
+                metrics["initDurationMs"] = round(init_ms, 3)
+            record: dict[str, Any] = {"requestId": request_id, "metrics": metrics, "status": _status(error_type)}
+            if error_type is not None:
+                record["errorType"] = error_type
+            platform = [_platform_record("platform.report", record)] if logging_config.shows_system("INFO") else []
+            all_lines = [*lines, *platform]
+            return InvocationResult(request_id, ok, payload, all_lines, duration_ms, init_ms, max_memory_mb, error_type)
         report = (
-            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tBilled Duration: {max(1, int(duration_ms + 0.999))} ms\t"
+            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tBilled Duration: {billed} ms\t"
             f"Memory Size: {self.spec.memory_mb} MB\tMax Memory Used: {max_memory_mb} MB"
         )
         if init_ms is not None:
             report += f"\tInit Duration: {init_ms:.2f} ms"
-        if error_type in ("Sandbox.Timedout", "Runtime.OutOfMemory", "Runtime.ExitError"):
+        if error_type in PLATFORM_ERRORS:
             report += "\tStatus: error\tError Type: " + error_type
         all_lines = [*lines, f"END RequestId: {request_id}", report]
         return InvocationResult(request_id, ok, payload, all_lines, duration_ms, init_ms, max_memory_mb, error_type)
+
+    # -- the platform's records, in the function's log format -----------------------
+    def _start_record(self, request_id: str) -> list[str]:
+        """START (Text) or platform.start (JSON, INFO), as Lambda writes it before the invocation's lines."""
+        if not self.spec.logging_config.is_json:
+            return [f"START RequestId: {request_id} Version: {self.spec.version}"]
+        if not self.spec.logging_config.shows_system("INFO"):
+            return []
+        return [_platform_record("platform.start", {"requestId": request_id, "version": self.spec.version})]
+
+    def _text_only(self, *lines: str) -> list[str]:
+        """Platform lines that only the Text format has (JSON says it in platform.report's status)."""
+        return [] if self.spec.logging_config.is_json else list(lines)
+
+    def _application(self, lines: list[str]) -> list[str]:
+        """The function's own lines that the application log level lets through (all, with Text)."""
+        config = self.spec.logging_config
+        return lines if not config.is_json else [line for line in lines if config.shows_application(line)]
+
+
+#: Errors of the execution environment rather than of the function's code.
+PLATFORM_ERRORS = ("Sandbox.Timedout", "Runtime.OutOfMemory", "Runtime.ExitError")
+
+
+def _status(error_type: str | None) -> str:
+    """platform.report's status: success, failure (the function raised), error (the runtime failed), timeout."""
+    if error_type is None:
+        return "success"
+    if error_type == "Sandbox.Timedout":
+        return "timeout"
+    if error_type.startswith(("Runtime.", "Sandbox.")):
+        return "error"
+    return "failure"
+
+
+def _platform_record(kind: str, record: dict[str, Any]) -> str:
+    """One platform event in Lambda's JSON system log format: ``{"time", "type", "record"}``."""
+    return json.dumps({"time": _timestamp(), "type": kind, "record": record}, separators=(",", ":"))
 
 
 @dataclass
