@@ -44,6 +44,11 @@ class EmulatorHandle:
             aws_access_key_id="testing", aws_secret_access_key="testing",
         )
 
+    def health(self) -> dict[str, Any]:
+        """The emulator's status (runtimes, sandbox, counters)."""
+        with urllib.request.urlopen(f"{self.endpoint}/_walkthrough/health", timeout=10) as r:
+            return json.loads(r.read())
+
     def wait_idle(self, timeout: float = 60.0) -> None:
         """Until every queued asynchronous invocation has finished."""
         with urllib.request.urlopen(f"{self.endpoint}/_walkthrough/idle?timeout={timeout}", timeout=timeout + 5) as r:

@@ -2,10 +2,11 @@
 
 Four ways to give the function Pillow, chosen by the step-4 parameter ``pillow_layer``:
 
-- ``"local"`` (the default on the emulator): a layer built from the Pillow
-  installed in this environment (its ``PIL`` package and the libraries its
-  wheel vendors), published to the emulator, so the function imports exactly
-  the Pillow the tests ran with;
+- ``"local"`` (the default on the emulator): the Pillow the tests ran with,
+  for the Python the emulator runs the function on: Pillow's manylinux wheel
+  for that version (Python 3.12 for ``python3.12``, fetched once into the
+  wheel cache at set-up), or this environment's own Pillow when the emulator
+  runs functions on this very Python;
 - ``"document"``: the document's Klayers ARN (``Klayers-p312-Pillow:6``) as
   written. Klayers deletes old versions, so on AWS it may be gone;
 - ``"klayers"`` (the default on AWS): Klayers' *current* Pillow ARN for the
@@ -15,20 +16,21 @@ Four ways to give the function Pillow, chosen by the step-4 parameter ``pillow_l
   for Python 3.12 and the function's architecture, published to your account
   (independent of Klayers).
 
-The emulator serves Klayers' Pillow ARNs too (with this environment's Pillow
-inside), so ``"document"`` and ``"klayers"`` work there exactly as written.
+The emulator serves Klayers' Pillow ARNs too (with the same Pillow inside),
+so ``"document"`` and ``"klayers"`` work there exactly as written.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
-import sys
+import json
+import urllib.request
 from typing import Any
 
 from walkthrough import aws, klayers
 from walkthrough.config import Settings
 from walkthrough.errors import WalkthroughError
-from walkthrough.packaging import build_local_pillow_zip, build_pillow_layer_zip, code_sha256, wheel_tags
+from walkthrough.packaging import build_local_pillow_zip, build_pillow_layer_zip, code_sha256, pillow_layer_zip_for, wheel_tags
 
 __all__ = [
     "CHOICES", "DOCUMENT_LAYER", "KLAYERS_ACCOUNT", "LAYER_NAME", "build_local_pillow_zip", "default_choice",
@@ -71,18 +73,40 @@ def _publish(settings: Settings, content: bytes, description: str, version: str,
     return {**row, "arn": published["LayerVersionArn"], "status": "created"}
 
 
+def emulator_python(settings: Settings) -> str:
+    """The Python version the emulator runs ``settings.runtime`` functions on (its health answer says)."""
+    wanted = settings.runtime.removeprefix("python")
+    endpoint = aws.emulator_endpoint(settings)
+    if not endpoint:
+        return wanted
+    try:
+        with urllib.request.urlopen(f"{endpoint.rstrip('/')}/_walkthrough/health", timeout=5) as response:
+            runtimes = json.loads(response.read()).get("runtimes") or {}
+    except (OSError, ValueError):
+        return wanted
+    return str((runtimes.get(settings.runtime) or {}).get("python") or wanted)
+
+
 def publish_local_pillow_layer(settings: Settings) -> dict[str, Any]:
-    """Publish the local Pillow layer unless the latest version already has the same content."""
+    """Publish Pillow for the emulator's Python of the function's runtime, unless the latest version has the same content."""
     version = importlib.metadata.version("pillow")
-    return _publish(settings, build_local_pillow_zip(), f"Pillow {version} from the walkthrough's environment", version)
+    python = emulator_python(settings)
+    try:
+        content = pillow_layer_zip_for(python, ARCHITECTURE)
+    except RuntimeError as exc:
+        raise WalkthroughError(
+            f"Pillow's wheel for Python {python} is not in the wheel cache and could not be fetched ({exc}); "
+            "run `make` once with the network (or `python -m walkthrough.packaging prefetch`, BUNDLE=<dir> offline)."
+        ) from None
+    return _publish(settings, content, f"Pillow {version} for Python {python} (the walkthrough's)", version)
 
 
 def publish_built_pillow_layer(settings: Settings, architecture: str = ARCHITECTURE) -> dict[str, Any]:
     """Build Pillow's manylinux wheel for Python 3.12 into a layer and publish it (needs the package index)."""
-    if settings.is_local and sys.version_info[:2] != (3, 12):
+    if settings.is_local and emulator_python(settings) != "3.12":
         raise WalkthroughError(
-            f"pillow_layer='build' makes a layer for Python 3.12, but the emulator runs functions with this Python "
-            f"{sys.version_info.major}.{sys.version_info.minor}: use pillow_layer='local' on the emulator."
+            f"pillow_layer='build' makes a layer for Python 3.12, but the emulator runs functions with Python "
+            f"{emulator_python(settings)} here (no Python 3.12 found): use pillow_layer='local' on the emulator."
         )
     try:
         content, wheel = build_pillow_layer_zip(architecture)

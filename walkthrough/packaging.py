@@ -79,9 +79,10 @@ def pillow_requirement() -> str:
 
 
 def download_pillow_wheel(dest: Path, architecture: str = "x86_64", python_version: str = "3.12",
-                          requirement: str | None = None, timeout_s: float = 120.0) -> Path:
+                          requirement: str | None = None, timeout_s: float = 120.0, find_links: str | None = None) -> Path:
     """``pip download`` Pillow's manylinux wheel for Lambda's Python and architecture into ``dest``.
 
+    ``find_links``: a folder of wheels (a workshop bundle) to take it from, with no index.
     Raises ``RuntimeError`` with pip's last line when it cannot (offline, no such wheel).
     """
     import subprocess
@@ -95,6 +96,8 @@ def download_pillow_wheel(dest: Path, architecture: str = "x86_64", python_versi
                "--dest", str(dest)]
     for platform in LAMBDA_PLATFORMS[architecture]:
         command += ["--platform", platform]
+    if find_links:
+        command += ["--no-index", "--find-links", find_links]
     command.append(requirement or pillow_requirement())
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
     wheels = sorted(dest.glob("pillow-*.whl"))
@@ -122,18 +125,65 @@ def layer_zip_from_wheel(wheel: Path) -> bytes:
         return deterministic_zip(tree_entries(root, "python"))
 
 
-def build_pillow_layer_zip(architecture: str = "x86_64", python_version: str = "3.12",
-                           cache_dir: Path | None = None) -> tuple[bytes, Path]:
+def wheel_cache(python_version: str, architecture: str = "x86_64") -> Path:
+    """Where Pillow's wheel for one Lambda Python and architecture is kept (``WALKTHROUGH_WHEEL_CACHE`` or the user cache)."""
+    base = os.environ.get("WALKTHROUGH_WHEEL_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "walkthrough", "wheels")
+    return Path(base) / f"cp{python_version.replace('.', '')}-{architecture}"
+
+
+def cached_pillow_wheel(python_version: str, architecture: str = "x86_64", find_links: str | None = None) -> Path:
+    """Pillow's wheel (the version installed here) for that Python and architecture: from the cache, else fetched once."""
+    cache_dir = wheel_cache(python_version, architecture)
+    version = pillow_requirement().split("==", 1)[1]
+    cached = sorted(cache_dir.glob(f"pillow-{version}-*.whl")) if cache_dir.exists() else []
+    return cached[-1] if cached else download_pillow_wheel(cache_dir, architecture, python_version, find_links=find_links)
+
+
+def build_pillow_layer_zip(architecture: str = "x86_64", python_version: str = "3.12") -> tuple[bytes, Path]:
     """A Pillow layer for Lambda built from Pillow's manylinux wheel; (zip bytes, the wheel used).
 
-    The wheel is cached in ``cache_dir`` (default: the walkthrough's cache
-    folder), so building again needs no download.
+    The wheel is cached (``wheel_cache``), so building again needs no download.
     """
-    if cache_dir is None:
-        base = os.environ.get("WALKTHROUGH_STATE_DIR") or os.path.join(
-            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "walkthrough")
-        cache_dir = Path(base) / "wheels" / f"cp{python_version.replace('.', '')}-{architecture}"
-    version = pillow_requirement().split("==", 1)[1]
-    cached = [w for w in sorted(cache_dir.glob(f"pillow-{version}-*.whl"))] if cache_dir.exists() else []
-    wheel = cached[-1] if cached else download_pillow_wheel(cache_dir, architecture, python_version)
+    wheel = cached_pillow_wheel(python_version, architecture)
     return layer_zip_from_wheel(wheel), wheel
+
+
+def pillow_layer_zip_for(python_version: str, architecture: str = "x86_64") -> bytes:
+    """A Pillow layer that imports under that Python: this environment's Pillow when it is that Python, else the wheel.
+
+    A layer of this machine's Pillow holds C extensions built for this
+    machine's Python (``_imaging.cpython-311-...``); under another version it
+    fails exactly as on Lambda ("cannot import name '_imaging'").
+    """
+    import sys
+
+    if python_version == f"{sys.version_info.major}.{sys.version_info.minor}":
+        return build_local_pillow_zip()
+    return build_pillow_layer_zip(architecture, python_version)[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m walkthrough.packaging prefetch``: fetch the Pillow wheels the Lambda runtimes need, once (set-up)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m walkthrough.packaging")
+    parser.add_argument("action", choices=["prefetch"])
+    parser.add_argument("--python", action="append", default=None, help="Lambda Python version (default 3.12)")
+    parser.add_argument("--architecture", action="append", default=None, choices=list(LAMBDA_PLATFORMS))
+    parser.add_argument("--find-links", default=os.environ.get("BUNDLE") or None, help="a folder of wheels (a workshop bundle)")
+    args = parser.parse_args(argv)
+    failed = 0
+    for version in args.python or ["3.12"]:
+        for architecture in args.architecture or ["x86_64"]:
+            try:
+                wheel = cached_pillow_wheel(version, architecture, args.find_links)
+                print(f"Pillow for python{version} {architecture}: {wheel}")
+            except RuntimeError as exc:
+                failed += 1
+                print(f"Pillow for python{version} {architecture}: not fetched ({exc}); the emulator will try again when a layer needs it")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -15,8 +15,10 @@ Protocol, one JSON object per line:
 
 from __future__ import annotations
 
+import decimal
 import importlib
 import json
+import math
 import logging
 import os
 import resource
@@ -28,23 +30,94 @@ from typing import Any
 MARKER = "\x1e__walkthrough_end__ "
 
 
-class LambdaContext:
-    """The attributes and method a handler expects from Lambda's context object."""
+class CognitoIdentity:
+    """``context.identity``, as awslambdaric builds it: both attributes None unless a mobile SDK sent them."""
 
-    def __init__(self, request_id: str, deadline_ms: float, invoked_arn: str) -> None:
+    __slots__ = ["cognito_identity_id", "cognito_identity_pool_id"]
+
+    def __init__(self, identity: dict[str, Any] | None = None) -> None:
+        identity = identity or {}
+        self.cognito_identity_id = identity.get("cognitoIdentityId")
+        self.cognito_identity_pool_id = identity.get("cognitoIdentityPoolId")
+
+
+class Client:
+    __slots__ = ["installation_id", "app_title", "app_version_name", "app_version_code", "app_package_name"]
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        for name in self.__slots__:
+            setattr(self, name, fields.get(name))
+
+
+class ClientContext:
+    """``context.client_context``: None unless the caller sent one (Invoke's ``ClientContext``, base64 JSON)."""
+
+    __slots__ = ["custom", "env", "client"]
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.custom = fields.get("custom")
+        self.env = fields.get("env")
+        self.client = Client(fields["client"]) if isinstance(fields.get("client"), dict) else None
+
+
+class LambdaContext:
+    """Lambda's context object, with the attributes awslambdaric's ``LambdaContext`` gives it."""
+
+    def __init__(self, request_id: str, deadline_ms: float, invoked_arn: str, client_context: dict[str, Any] | None = None) -> None:
         self.aws_request_id = request_id
-        self.function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
-        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
         self.invoked_function_arn = invoked_arn
-        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
-        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
-        self.identity = None
-        self.client_context = None
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.identity = CognitoIdentity()
+        self.client_context = ClientContext(client_context) if isinstance(client_context, dict) else None
         self._deadline_ms = deadline_ms
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int(self._deadline_ms - time.time() * 1000))
+
+
+class _DecimalText(float):
+    """A Decimal written as its own digits (awslambdaric serializes Decimal raw, not as a float or a string)."""
+
+    def __init__(self, value: decimal.Decimal) -> None:
+        self._value = value
+
+    def __repr__(self) -> str:
+        return str(self._value)
+
+
+class _ResponseEncoder(json.JSONEncoder):
+    """awslambdaric's marshaller: Decimal as a number (NaN as NaN); non-ASCII kept as is on python3.12+."""
+
+    def __init__(self) -> None:
+        modern = os.environ.get("AWS_EXECUTION_ENV") in {"AWS_Lambda_python3.12", "AWS_Lambda_python3.13"}
+        super().__init__(ensure_ascii=not modern)
+
+    def default(self, obj: Any) -> Any:
+        if isinstance(obj, decimal.Decimal):
+            return math.nan if obj.is_nan() else _DecimalText(obj)
+        return super().default(obj)
+
+    def iterencode(self, o: Any, _one_shot: bool = False) -> Any:
+        # float.__repr__ is looked up on the class by the C encoder; the pure-Python one honours _DecimalText.__repr__
+        return json.encoder._make_iterencode(  # type: ignore[attr-defined]
+            {} if self.check_circular else None, self.default, json.encoder.encode_basestring if self.ensure_ascii is False else json.encoder.encode_basestring_ascii,
+            self.indent, lambda value: repr(value) if isinstance(value, _DecimalText) else _float_text(value),
+            self.key_separator, self.item_separator, self.sort_keys, self.skipkeys, _one_shot,
+        )(o, 0)
+
+
+def _float_text(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if value == float("inf"):
+        return "Infinity"
+    if value == -float("inf"):
+        return "-Infinity"
+    return float.__repr__(value)
 
 
 class _RequestIdFilter(logging.Filter):
@@ -172,15 +245,22 @@ def _error_payload(exc: BaseException, error_type: str | None = None) -> dict[st
     }
 
 
-def _set_sys_path(task_root: str, opt_root: str) -> None:
-    """Task root, then the layers' Python folders, then the interpreter's packages."""
+def _set_sys_path(task_root: str, opt_root: str, runtime_dir: str) -> None:
+    """The code, the layers' Python folders, the runtime's packages (boto3), then the standard library.
+
+    Lambda's order for its Python runtimes
+    (https://docs.aws.amazon.com/lambda/latest/dg/python-package.html#python-package-searchpath).
+    The interpreter runs with ``-I -S``: no site-packages of its own, so
+    nothing installed on the machine is importable, as on Lambda.
+    """
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     layer_paths = [
         os.path.join(opt_root, "python", "lib", version, "site-packages"),
         os.path.join(opt_root, "python"),
     ]
-    rest = [p for p in sys.path if p and os.path.abspath(p) != os.path.dirname(os.path.abspath(__file__))]
-    sys.path[:] = [task_root, *layer_paths, *rest]
+    here = os.path.dirname(os.path.abspath(__file__))
+    stdlib = [p for p in sys.path if p and os.path.abspath(p) not in (here, os.path.abspath(runtime_dir))]
+    sys.path[:] = [task_root, *layer_paths, runtime_dir, *stdlib]
 
 
 def _max_rss_mb() -> int:
@@ -202,9 +282,11 @@ def main() -> None:
         control.write(json.dumps(message) + "\n")
         control.flush()
 
-    _set_sys_path(os.environ["LAMBDA_TASK_ROOT"], os.environ.get("_WALKTHROUGH_OPT_ROOT", "/opt"))
+    _set_sys_path(os.environ["LAMBDA_TASK_ROOT"], os.environ.get("_WALKTHROUGH_OPT_ROOT", "/opt"),
+                  os.environ.get("LAMBDA_RUNTIME_DIR", os.path.dirname(os.path.abspath(__file__))))
     request_filter = _install_lambda_logging()
-    module_name, _, function_name = os.environ["_HANDLER"].rpartition(".")
+    module_path, _, function_name = os.environ["_HANDLER"].rpartition(".")
+    module_name = module_path.replace("/", ".")  # "src/app.handler" is the module src.app, as awslambdaric reads it
     started = time.perf_counter()
     try:
         module = importlib.import_module(module_name)
@@ -230,20 +312,20 @@ def main() -> None:
         _write_error(payload)
         send({"type": "init_error", "error": payload})
         return
-    send({"type": "ready", "init_ms": (time.perf_counter() - started) * 1000})
+    send({"type": "ready", "init_ms": (time.perf_counter() - started) * 1000, "pid": os.getpid()})
 
     for line in sys.stdin:
         request = json.loads(line)
         request_id = request["request_id"]
         request_filter.request_id = request_id
         os.environ["_X_AMZN_TRACE_ID"] = request["trace_id"]
-        context = LambdaContext(request_id, request["deadline_ms"], request["invoked_arn"])
+        context = LambdaContext(request_id, request["deadline_ms"], request["invoked_arn"], request.get("client_context"))
         started = time.perf_counter()
         message: dict[str, Any] = {"type": "result", "request_id": request_id}
         try:
             result = handler(request["event"], context)
             try:
-                message["payload"] = json.dumps(result)
+                message["payload"] = _ResponseEncoder().encode(result)
                 message["ok"] = True
             except (TypeError, ValueError) as exc:
                 message["payload"] = json.dumps(

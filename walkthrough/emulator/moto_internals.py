@@ -33,6 +33,7 @@ it, so a moto upgrade that moves one fails naming it.
 
 from __future__ import annotations
 
+import base64
 import functools
 import inspect
 import json
@@ -50,6 +51,7 @@ os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 from moto import settings as moto_settings  # noqa: E402
 from moto.apigateway import models as apigateway_models  # noqa: E402
 from moto.awslambda import models as lambda_models  # noqa: E402
+from moto.awslambda import responses as lambda_responses  # noqa: E402
 from moto.awslambda.utils import get_backend as lambda_backend  # noqa: E402
 from moto.cloudfront import models as cloudfront_models  # noqa: E402
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
@@ -60,7 +62,8 @@ from moto.s3control import models as s3control_models  # noqa: E402
 from moto.sts import models as sts_models  # noqa: E402
 
 from walkthrough.emulator.runtime import FunctionCode, FunctionSpec, InvocationResult, LoggingConfig  # noqa: E402
-from walkthrough.packaging import build_local_pillow_zip, code_sha256  # noqa: E402 - no AWS calls: safe in the emulator
+from walkthrough.emulator import interpreters  # noqa: E402
+from walkthrough.packaging import code_sha256, pillow_layer_zip_for  # noqa: E402 - no AWS calls: safe in the emulator
 
 #: Every internal the emulator relies on: (module or class, attribute, what for).
 INTERNALS: list[tuple[Any, str, str]] = [
@@ -70,6 +73,7 @@ INTERNALS: list[tuple[Any, str, str]] = [
     (lambda_models.LambdaFunction, "get_configuration", "answers a function's LoggingConfig (patched)"),
     (lambda_models.LambdaBackend, "layers_versions_by_arn", "finds a layer version's zip; resolves Klayers' Pillow ARNs (patched)"),
     (lambda_models.LambdaBackend, "get_function", "finds the function an event names"),
+    (lambda_responses.LambdaResponse, "invoke", "reads Invoke's Qualifier (patched: moto looks for 'qualifier')"),
     (lambda_models, "EventInvokeConfig", "a function's retry attempts, event age and destinations"),
     (s3_notifications, "_invoke_awslambda", "delivers S3 notifications to Lambda (patched)"),
     (s3_notifications, "send_event", "matches notification filters and builds S3 events"),
@@ -107,7 +111,7 @@ BACKEND_ATTRIBUTES: list[tuple[str, Callable[[], Any], tuple[str, ...]]] = [
 FUNCTION_ATTRIBUTES = (
     "function_name", "function_arn", "version", "handler", "run_time", "timeout", "memory_size",
     "environment_vars", "role", "code_sha_256", "code_bytes", "layers", "region", "account_id",
-    "event_invoke_config", "reserved_concurrency",
+    "event_invoke_config", "reserved_concurrency", "ephemeral_storage",
 )
 DISTRIBUTION_ATTRIBUTES = ("distribution_id", "arn", "domain_name", "etag", "status", "distribution_config")
 ORIGIN_ATTRIBUTES = ("id", "domain_name", "origin_path", "s3_access_identity")
@@ -207,6 +211,7 @@ def spec_of(function: Any) -> FunctionSpec:
         region=function.region,
         account_id=function.account_id,
         logging_config=LoggingConfig.from_api(getattr(function, "logging_config", None)),
+        ephemeral_storage_mb=int(function.ephemeral_storage or 512),
     )
 
 
@@ -241,6 +246,28 @@ def async_settings_of(function: Any) -> AsyncSettings:
         on_failure=(destinations.get("OnFailure") or {}).get("Destination") or None,
         reserved_concurrency=None if reserved in (None, "") else int(reserved),
     )
+
+
+def _honour_qualifier() -> None:
+    """Make Invoke run the version or alias ``Qualifier`` names.
+
+    moto 5.2's ``LambdaResponse.invoke`` reads the parameter as ``qualifier``
+    while the API (and every SDK) sends ``Qualifier``, so ``invoke --qualifier
+    1`` ran ``$LATEST``. The query parameter is copied to the spelling moto reads.
+    """
+    original = lambda_responses.LambdaResponse.invoke
+    if getattr(original, "_walkthrough", False):
+        return
+
+    @functools.wraps(original)
+    def invoke(self: Any) -> Any:
+        given = self.querystring.get("Qualifier")
+        if given and "qualifier" not in self.querystring:
+            self.querystring["qualifier"] = given
+        return original(self)
+
+    invoke._walkthrough = True  # type: ignore[attr-defined]
+    lambda_responses.LambdaResponse.invoke = invoke  # type: ignore[method-assign]
 
 
 def _keep_logging_config() -> None:
@@ -312,7 +339,8 @@ class PublicLayerVersion:
 
 @functools.lru_cache(maxsize=1)
 def _local_pillow_zip() -> bytes:
-    return build_local_pillow_zip()
+    """Pillow for the interpreter that runs python3.12 functions here (Klayers' layer is for Python 3.12)."""
+    return pillow_layer_zip_for(interpreters.for_runtime("python3.12").version)
 
 
 def public_layer_version(arn: str) -> PublicLayerVersion | None:
@@ -688,8 +716,20 @@ def object_public_read(bucket_name: str, key: str) -> bool | None:
 
 # --------------------------------------------------------------------------- installing the patches
 
-#: ``run_now(function, event)``: a RequestResponse invocation and its result.
-RunNow = Callable[[Any, Any], InvocationResult]
+#: ``run_now(function, event, client_context)``: a RequestResponse invocation and its result.
+RunNow = Callable[[Any, Any, "dict[str, Any] | None"], InvocationResult]
+
+
+def _client_context(headers: Mapping[str, str]) -> dict[str, Any] | None:
+    """Invoke's ``ClientContext`` (the ``X-Amz-Client-Context`` header: base64 JSON), or None."""
+    raw = headers.get("x-amz-client-context") or headers.get("X-Amz-Client-Context")
+    if not raw:
+        return None
+    try:
+        value = json.loads(base64.b64decode(raw))
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 #: ``run_later(account_id, region, arn, event)``: queue an asynchronous invocation.
 RunLater = Callable[[str, str, str, Any], None]
 
@@ -714,7 +754,7 @@ def install(run_now: RunNow, run_later: RunLater, deliver_s3_event: RunLater) ->
         if invocation_type == "Event":
             run_later(self.account_id, self.region, self.function_arn, event)
             return b""
-        result = run_now(self, event)
+        result = run_now(self, event, _client_context(headers))
         if not result.ok:
             response_headers["x-amz-function-error"] = "Unhandled"
         response_headers["x-amz-log-result"] = result.log_tail_b64
@@ -727,6 +767,7 @@ def install(run_now: RunNow, run_later: RunLater, deliver_s3_event: RunLater) ->
     s3_notifications._invoke_awslambda = s3_invoke  # type: ignore[attr-defined]
     _keep_origin_access()
     _keep_logging_config()
+    _honour_qualifier()
     _serve_public_layers()
     moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
 

@@ -24,15 +24,17 @@ import queue
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Protocol
+
+from walkthrough.emulator import interpreters, sandbox
 
 log = logging.getLogger("walkthrough.emulator.runtime")
 
@@ -127,6 +129,7 @@ class FunctionSpec:
     region: str
     account_id: str
     logging_config: LoggingConfig = LoggingConfig()
+    ephemeral_storage_mb: int = 512  # the size of /tmp
 
     @property
     def log_group(self) -> str:
@@ -168,6 +171,28 @@ class LogSink(Protocol):
     """Where execution environments write their log streams (CloudWatch Logs)."""
 
     def write(self, group: str, stream: str, lines: list[str]) -> None: ...
+
+
+#: The one thread that starts workers. bubblewrap's --die-with-parent kills the sandbox when the *thread* that
+#: started it ends (PR_SET_PDEATHSIG), and requests are served on short-lived threads.
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lambda-spawner")
+
+
+def _spawn(argv: list[str], env: dict[str, str], cwd: str, control_fd: int) -> subprocess.Popen[bytes]:
+    return _SPAWNER.submit(
+        subprocess.Popen, argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=env, cwd=cwd, pass_fds=(control_fd,),
+    ).result()
+
+
+def _read_only(folder: str) -> None:
+    """Without a sandbox, the code folder at least is not writable (except by root, which ignores modes)."""
+    for root, dirs, files in os.walk(folder):
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o444)
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o555)
+    os.chmod(folder, 0o555)
 
 
 def _unzip(data: bytes, target: str) -> None:
@@ -219,18 +244,36 @@ class Worker:
                 _unzip(layer, opt_root)
         now = datetime.now(timezone.utc)
         self.log_stream = f"{now:%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
+        self.interpreter = interpreters.for_runtime(spec.runtime)
+        runtime_dir = sandbox.runtime_folder(self.interpreter, BOOTSTRAP)
+        sandboxed = sandbox.bubblewrap() is not None
+        #: What this environment's log says once, at its cold start, where it cannot be what Lambda builds.
+        self.notices = [n for n in (self.interpreter.warning, sandbox.fallback_reason()) if n]
+        if sandboxed:
+            paths = {"task": sandbox.TASK_ROOT, "opt": sandbox.OPT_ROOT, "runtime": sandbox.RUNTIME_DIR, "lang": sandbox.LANG_ROOT}
+        else:
+            _read_only(task_root)
+            tmp = os.path.join(self.folder, "tmp")
+            os.makedirs(tmp)
+            paths = {"task": task_root, "opt": opt_root, "runtime": runtime_dir, "lang": self.interpreter.prefix, "tmp": tmp}
         control_read, control_write = os.pipe()
         env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            # Lambda's python3.x values (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime)
+            "PATH": f"{paths['lang']}/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+            "LD_LIBRARY_PATH": (f"{paths['lang']}/lib:/lib64:/usr/lib64:{paths['runtime']}:{paths['runtime']}/lib:"
+                                f"{paths['task']}:{paths['task']}/lib:/opt/lib"),
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
+            "PYTHONPATH": paths["runtime"],
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
+            **({"TMPDIR": paths["tmp"]} if "tmp" in paths else {}),
             **dict(spec.environment),
             "AWS_LAMBDA_FUNCTION_NAME": spec.name,
             "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
             "AWS_LAMBDA_FUNCTION_TIMEOUT": str(spec.timeout_s),
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
             "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
             "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
@@ -238,23 +281,23 @@ class Worker:
             "AWS_REGION": spec.region,
             "AWS_DEFAULT_REGION": spec.region,
             "_HANDLER": spec.handler,
-            "LAMBDA_TASK_ROOT": task_root,
-            "LAMBDA_RUNTIME_DIR": os.path.dirname(BOOTSTRAP),
+            "LAMBDA_TASK_ROOT": paths["task"],
+            "LAMBDA_RUNTIME_DIR": paths["runtime"],
+            # the emulator's own: the function's SDK calls come back to it (Lambda needs no endpoint)
             "AWS_ENDPOINT_URL": endpoint,
             **spec.logging_config.environment(),
             **credentials,
-            "_WALKTHROUGH_OPT_ROOT": opt_root,
+            "_WALKTHROUGH_OPT_ROOT": paths["opt"],
             "_WALKTHROUGH_CONTROL_FD": str(control_write),
         }
-        self.process = subprocess.Popen(
-            [sys.executable, "-u", BOOTSTRAP],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=task_root,
-            pass_fds=(control_write,),
-        )
+        if sandboxed:
+            inside = sandbox.interpreter_inside(self.interpreter)
+            mounts = sandbox.Mounts(task_root, opt_root, runtime_dir, self.interpreter, spec.ephemeral_storage_mb)
+            argv = sandbox.command(mounts, [inside, "-I", "-S", "-u", f"{sandbox.RUNTIME_DIR}/bootstrap.py"])
+        else:
+            argv = [self.interpreter.path, "-I", "-S", "-u", os.path.join(runtime_dir, "bootstrap.py")]
+        self.process = _spawn(argv, env, task_root, control_write)
+        self.pid = self.process.pid  # the function's own process once it says so (inside bubblewrap, bwrap's child)
         os.close(control_write)
         self._control: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._lines: queue.Queue[str | None] = queue.Queue()
@@ -309,6 +352,8 @@ class Worker:
         except queue.Empty:
             message = None
             self.kill()
+        if message and message.get("pid"):
+            self.pid = int(message["pid"])
         if message and message["type"] == "ready":
             # Lambda's Init Duration covers starting the runtime, not just the import.
             self.init_ms = (time.perf_counter() - self.started) * 1000
@@ -326,28 +371,37 @@ class Worker:
 
     def kill(self) -> None:
         if self.process.poll() is None:
+            if self.pid != self.process.pid:  # bubblewrap's child dies with it too (--die-with-parent); do not wait for that
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             self.process.kill()
             self.process.wait()
 
     def close(self) -> None:
         self.kill()
+        for root, dirs, _ in os.walk(self.folder):  # the read-only code folder of a worker without a sandbox
+            os.chmod(root, 0o755)
         shutil.rmtree(self.folder, ignore_errors=True)
 
     # -- one invocation --------------------------------------------------------
-    def invoke(self, event: Any, request_id: str, trace: str, invoked_arn: str) -> InvocationResult:
+    def invoke(self, event: Any, request_id: str, trace: str, invoked_arn: str, client_context: dict[str, Any] | None = None) -> InvocationResult:
         """Run the handler once, enforcing the timeout and the memory size."""
         spec = self.spec
         init_ms = self.init_ms if self.cold else None
+        notices = self.notices if self.cold else []
         self.cold = False
         self.invocations += 1
         header = self._start_record(request_id)
-        init_lines = self._application(self._drain_log(None, 0))  # lines printed while importing belong before START
+        init_lines = notices + self._application(self._drain_log(None, 0))  # lines printed while importing belong before START
         if self.init_error is not None:
             return self._finish(request_id, init_lines + header, False, json.dumps(self.init_error).encode(), 0.0, init_ms, self.init_error["errorType"])
 
         started = time.perf_counter()
         deadline_ms = time.time() * 1000 + spec.timeout_s * 1000
-        request = {"request_id": request_id, "event": event, "deadline_ms": deadline_ms, "trace_id": trace, "invoked_arn": invoked_arn}
+        request = {"request_id": request_id, "event": event, "deadline_ms": deadline_ms, "trace_id": trace, "invoked_arn": invoked_arn,
+                   "client_context": client_context}
         over_memory = threading.Event()
         done = threading.Event()
         peak = [0.0]
@@ -397,7 +451,7 @@ class Worker:
         """Kill the worker when its resident memory passes the function's memory size."""
         limit = self.spec.memory_mb
         while not done.wait(MEMORY_POLL_S):
-            rss = _rss_mb(self.process.pid)
+            rss = _rss_mb(self.pid)
             peak[0] = max(peak[0], rss)
             if rss > limit:
                 over.set()
@@ -591,6 +645,8 @@ class WorkerPool:
         event: Any,
         depth: int = 0,
         request_id: str | None = None,
+        client_context: dict[str, Any] | None = None,
+        invoked_arn: str | None = None,
     ) -> InvocationResult:
         """Invoke ``spec`` once on a warm or new worker, and log it to CloudWatch Logs."""
         request_id = request_id or str(uuid.uuid4())
@@ -599,7 +655,7 @@ class WorkerPool:
         try:
             worker = self._acquire(spec, load_code)
             try:
-                result = worker.invoke(event, request_id, trace_id(depth), spec.arn)
+                result = worker.invoke(event, request_id, trace_id(depth), invoked_arn or spec.arn, client_context)
             finally:
                 self._release(worker)
             ok = result.ok

@@ -62,6 +62,7 @@ from walkthrough.emulator.async_invoke import RETRY_DELAYS_S, AsyncInvoker, requ
 from walkthrough.emulator.clients import InternalClients  # noqa: E402
 from walkthrough.emulator.cloudfront_api import CloudFrontApi  # noqa: E402
 from walkthrough.emulator.cloudfront_content import CloudFrontContent  # noqa: E402
+from walkthrough.emulator import interpreters, sandbox  # noqa: E402
 from walkthrough.emulator.faults import Faults, operation_of  # noqa: E402
 from walkthrough.emulator.lambda_logs import LogDelivery  # noqa: E402
 from walkthrough.emulator.roles import DEFAULT_MODE, MODES, Roles, refusal_response  # noqa: E402
@@ -95,9 +96,10 @@ class Emulator:
         self.bucket_defaults = BucketDefaults(self.clients)
         self.s3_access = S3Access()
 
-    def _run_now(self, function: Any, event: Any) -> InvocationResult:
+    def _run_now(self, function: Any, event: Any, client_context: dict[str, Any] | None = None) -> InvocationResult:
         spec = moto_internals.spec_of(function)
-        return self.workers.invoke(spec, lambda: moto_internals.code_of(function), event, depth=request_depth() + 1)
+        return self.workers.invoke(spec, lambda: moto_internals.code_of(function), event, depth=request_depth() + 1,
+                                   client_context=client_context)
 
     def _deliver_s3_event(self, account_id: str, region: str, arn: str, event: Any) -> None:
         if isinstance(event, dict):
@@ -106,6 +108,8 @@ class Emulator:
 
     def status(self) -> dict[str, Any]:
         return {
+            "runtimes": interpreters.describe(),
+            "sandbox": "bubblewrap" if sandbox.bubblewrap() else sandbox.fallback_reason(),
             "service": "walkthrough-emulator",
             "pid": os.getpid(),
             "port": self.port,
