@@ -227,3 +227,41 @@ def test_the_emulator_says_which_python_and_sandbox_it_uses(emulator):
     health = emulator.health()
     assert set(health["runtimes"]) >= {"python3.11", "python3.12", "python3.13"}
     assert health["sandbox"] == ("bubblewrap" if sandbox.bubblewrap() else sandbox.fallback_reason())
+
+
+def test_status_names_the_python_of_each_runtime(emulator, capsys):
+    from walkthrough.__main__ import main
+
+    assert main(["emulator", "status", "--port", str(emulator.port)]) == 0
+    out = capsys.readouterr().out
+    serving = interpreters.for_runtime("python3.12")
+    assert (serving.warning or f"python3.12: Python {serving.version} ({serving.path})") in out.splitlines()
+
+
+def test_without_a_sandbox_or_the_runtimes_python_the_log_says_so_once(tmp_path, monkeypatch):
+    """The fallback still runs the function, and its log says in one line each what is not as on Lambda."""
+    from tests.emulator_helpers import EmulatorHandle
+    from walkthrough.emulator import lifecycle
+
+    monkeypatch.setenv("WALKTHROUGH_EMULATOR_SANDBOX", "off")
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
+    monkeypatch.setenv("UV_PYTHON_INSTALL_DIR", str(tmp_path / "no-uv"))
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.setenv("WALKTHROUGH_PYTHON_3_12", str(tmp_path / "missing-python"))
+    port = lifecycle.free_port()
+    info = lifecycle.start(port)
+    try:
+        emulator = EmulatorHandle(info.endpoint, port)
+        source = "import os\n\ndef lambda_handler(e, c):\n    open(os.environ['TMPDIR'] + '/x', 'w').write('ok')\n    return 'ran'\n"
+        name = emulator.deploy(source)
+        assert emulator.invoke(name, {}) == ("ran", None)
+        assert emulator.invoke(name, {}) == ("ran", None)
+        messages = emulator.log_messages(name)
+        warnings = [m for m in messages if m.startswith("WARNING walkthrough emulator")]
+        assert len(warnings) == (1 if __import__("sys").version_info[:2] == (3, 12) else 2)  # once: the cold start
+        assert any("no sandbox (turned off by WALKTHROUGH_EMULATOR_SANDBOX)" in w for w in warnings)
+        if __import__("sys").version_info[:2] != (3, 12):
+            assert any("python3.12 runs on Python 3.11 here (no Python 3.12 found)" in w for w in warnings)
+        assert "not" in emulator.health()["sandbox"]
+    finally:
+        lifecycle.stop(port)

@@ -104,6 +104,12 @@ def _emulator(args: argparse.Namespace) -> int:
         elif info:
             uptime = time.time() - info.started_at
             print(f"running at {info.endpoint} (pid {info.pid}, up {uptime:.0f} s); log: {info.log_file}")
+            health = lifecycle.health(port) or {}
+            for runtime, serving in sorted((health.get("runtimes") or {}).items()):
+                print(serving.get("warning") or f"{runtime}: Python {serving['python']} ({serving['path']})")
+            sandbox = health.get("sandbox")
+            if sandbox:
+                print("functions run in Lambda's filesystem (bubblewrap)" if sandbox == "bubblewrap" else sandbox)
         else:
             print(f"not running on port {port} (start it with `python -m walkthrough emulator start`)")
         return 0 if info else 3

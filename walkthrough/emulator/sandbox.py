@@ -58,7 +58,12 @@ class Mounts:
 
 @functools.lru_cache(maxsize=1)
 def bubblewrap() -> str | None:
-    """The bwrap binary when it can build a sandbox here (checked once), else None."""
+    """The bwrap binary when it can build a sandbox here (checked once), else None.
+
+    ``WALKTHROUGH_EMULATOR_SANDBOX=off`` turns it off (to compare, or to debug a function with host tools).
+    """
+    if os.environ.get("WALKTHROUGH_EMULATOR_SANDBOX", "").strip().lower() in ("off", "0", "false", "no"):
+        return None
     binary = shutil.which("bwrap")
     if binary is None:
         return None
@@ -75,8 +80,10 @@ def fallback_reason() -> str | None:
     """The one line the emulator shows when functions run without Lambda's filesystem; None when they have it."""
     if bubblewrap() is not None:
         return None
-    return ("WARNING walkthrough emulator: no sandbox (bubblewrap not found or not permitted): code is not read-only at "
-            "/var/task and /tmp is neither private nor limited; install bubblewrap (apt-get install bubblewrap)")
+    why = ("turned off by WALKTHROUGH_EMULATOR_SANDBOX" if os.environ.get("WALKTHROUGH_EMULATOR_SANDBOX")
+           else "bubblewrap not found or not permitted")
+    return (f"WARNING walkthrough emulator: no sandbox ({why}): the code is not at /var/task and /tmp is neither "
+            "private nor limited as on Lambda; install bubblewrap (apt-get install bubblewrap)")
 
 
 def command(mounts: Mounts, argv: list[str]) -> list[str]:
