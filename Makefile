@@ -43,7 +43,8 @@ test-offline: $(STAMP)
 # the pins that still fit stay; `make lock UPGRADE=1` moves everything to the newest in range.
 lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra test --group setup --universal --python-version 3.11 \
-		$(if $(UPGRADE),--upgrade) --custom-compile-command "make lock" --quiet -o requirements.lock
+		-c lock-constraints.txt $(if $(UPGRADE),--upgrade) --custom-compile-command "make lock" \
+		--quiet -o requirements.lock
 
 # The offline bundle for workshops (see README, "Preparing a workshop").
 bundle:
