@@ -1,19 +1,24 @@
 # Two commands: `make run` (the pipeline on the local emulator) and `make test`.
-# Both create .venv when it is missing. Python 3.12 (the Lambda runtime) is
-# preferred when its interpreter actually runs; otherwise python3 (3.11+).
+# Both create .venv when it is missing and install the locked set, requirements.lock
+# (scripts/setup-venv: uv when it is there or can be installed, else pip). Python 3.12
+# (the Lambda runtime) is preferred when its interpreter actually runs; otherwise python3 (3.11+).
+#
+# Workshops: `make bundle` writes every wheel of the lock, for Linux and macOS, Python 3.11-3.13,
+# to build/bundle/ (BUNDLE=<dir> chooses another folder); `make run BUNDLE=<dir>` and
+# `make test BUNDLE=<dir>` then set a fresh clone up from it with no network.
 
 PYTHON ?= $(shell for p in python3.12 python3; do $$p -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null && { echo $$p; break; }; done)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BUNDLE ?=
+INSTALLER ?= auto
 
-.PHONY: run test lab notebooks down stop clean
+.PHONY: run test test-offline lab notebooks down stop clean lock bundle
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock scripts/setup-venv
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (python3.12 or python3)."; exit 1; }
-	@test -x $(BIN)/python || { echo "Creating $(VENV) with $$($(PYTHON) --version)"; $(PYTHON) -m venv $(VENV); }
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@PYTHON="$(PYTHON)" INSTALLER="$(INSTALLER)" bash scripts/setup-venv $(VENV) "$(BUNDLE)"
 	@touch $(STAMP)
 
 run: $(STAMP)
@@ -28,6 +33,23 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# A fresh clone set up from a bundle inside a network namespace with no network, then the
+# notebook sequence there (tests/test_offline_bundle.py; needs root for unshare -n).
+test-offline: $(STAMP)
+	WALKTHROUGH_TEST_OFFLINE=1 $(BIN)/python -m pytest -n 0 -p no:cacheprovider tests/test_offline_bundle.py
+
+# Refresh requirements.lock after a change to pyproject.toml, for every platform and Python 3.11+:
+# the pins that still fit stay; `make lock UPGRADE=1` moves everything to the newest in range.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --extra test --group setup --universal --python-version 3.11 \
+		-c lock-constraints.txt $(if $(UPGRADE),--upgrade) --custom-compile-command "make lock" \
+		--quiet -o requirements.lock
+
+# The offline bundle for workshops (see README, "Preparing a workshop").
+bundle:
+	@$(MAKE) --no-print-directory $(STAMP) BUNDLE=
+	$(BIN)/python scripts/bundle.py "$(or $(BUNDLE),build/bundle)"
 
 lab: $(STAMP)
 	$(BIN)/python -m walkthrough emulator start
