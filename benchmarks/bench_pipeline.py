@@ -174,9 +174,14 @@ def _invoke(lam: Any, name: str, payload: dict[str, Any]) -> tuple[float, float,
     response["Payload"].read()
     assert "FunctionError" not in response, response
     tail = base64.b64decode(response["LogResult"]).decode()
-    report = next(line for line in tail.splitlines() if line.startswith("REPORT"))
-    init = _INIT.search(report)
-    return wall, float(_REPORT.search(report).group(1)), float(init.group(1)) if init else None
+    for line in tail.splitlines():
+        if line.startswith("REPORT"):  # the Text log format
+            init = _INIT.search(line)
+            return wall, float(_REPORT.search(line).group(1)), float(init.group(1)) if init else None
+        if line.startswith("{") and '"platform.report"' in line:  # the JSON log format
+            metrics = json.loads(line)["record"]["metrics"]
+            return wall, float(metrics["durationMs"]), metrics.get("initDurationMs")
+    raise AssertionError(f"no REPORT line in the log tail: {tail[-300:]}")
 
 
 def cold_and_warm(cold_samples: int, warm_samples: int) -> list[dict[str, Any]]:
