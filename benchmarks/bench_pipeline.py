@@ -95,8 +95,7 @@ class Emulator:
         return self.settings
 
     def idle(self, timeout: float = 600) -> None:
-        with urllib.request.urlopen(f"{self.info.endpoint}/_walkthrough/idle?timeout={timeout}", timeout=timeout + 5) as r:
-            json.loads(r.read())
+        self.lifecycle.control(self.port, f"_walkthrough/idle?timeout={timeout}", timeout=timeout + 5)
 
     def health(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"{self.info.endpoint}/_walkthrough/health", timeout=10) as r:

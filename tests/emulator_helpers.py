@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import time
-import urllib.request
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -38,21 +37,31 @@ class EmulatorHandle:
     endpoint: str
     port: int
 
+    @property
+    def keys(self) -> Any:
+        """The emulator's own key (from its state folder)."""
+        from walkthrough.emulator import lifecycle
+
+        return lifecycle.keys(self.port)
+
     def client(self, service: str, region: str = "us-east-1") -> Any:
-        return boto3.client(
-            service, endpoint_url=self.endpoint, region_name=region,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-        )
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=region, **self.keys.boto3_kwargs())
+
+    def control(self, path: str, method: str = "GET", data: bytes | None = None, timeout: float = 30.0) -> Any:
+        """One of the emulator's own endpoints (``_walkthrough/faults`` ...), signed with its key; the JSON answer."""
+        from walkthrough.emulator import lifecycle
+
+        return lifecycle.control(self.port, path, method, data, timeout)
 
     def health(self) -> dict[str, Any]:
         """The emulator's status (runtimes, sandbox, counters)."""
-        with urllib.request.urlopen(f"{self.endpoint}/_walkthrough/health", timeout=10) as r:
-            return json.loads(r.read())
+        from walkthrough.emulator import lifecycle
+
+        return lifecycle.health(self.port, timeout=10) or {}
 
     def wait_idle(self, timeout: float = 60.0) -> None:
         """Until every queued asynchronous invocation has finished."""
-        with urllib.request.urlopen(f"{self.endpoint}/_walkthrough/idle?timeout={timeout}", timeout=timeout + 5) as r:
-            assert json.loads(r.read())["idle"], "asynchronous invocations still pending"
+        assert self.control(f"_walkthrough/idle?timeout={timeout}", timeout=timeout + 5)["idle"], "asynchronous invocations still pending"
 
     def unique(self, prefix: str) -> str:
         return f"{prefix}-{uuid.uuid4().hex[:8]}"

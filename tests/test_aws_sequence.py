@@ -1,5 +1,5 @@
 """The notebooks with ``target="aws"``, as a learner runs them on an account — here against an
-AWS-compatible endpoint (a fresh emulator, fake credentials, ``AWS_ENDPOINT_URL``) in eu-west-1.
+AWS-compatible endpoint (a fresh emulator, its key as the credentials, ``AWS_ENDPOINT_URL``) in eu-west-1.
 
 Everything real AWS needs is on this path: the account from STS, globally unique
 bucket names, tags, the confirmation, the waits, the Klayers look-up (offline
@@ -22,7 +22,7 @@ from walkthrough.errors import WalkthroughError
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 REGION = "eu-west-1"
-ACCOUNT = "123456789012"  # the emulator's account for the fake credentials
+ACCOUNT = "123456789012"  # the emulator's account for its key
 ROOT = runner.NOTEBOOKS.parent
 
 
@@ -36,8 +36,11 @@ def endpoint():
 
 @pytest.fixture
 def as_aws(endpoint, monkeypatch):
-    """The environment the kernels and the CLI inherit: target aws, the emulator as the AWS endpoint."""
+    """The environment the kernels and the CLI inherit: target aws, the emulator as the AWS endpoint, its key as the credentials."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    for name, value in lifecycle.keys(int(endpoint.rsplit(":", 1)[1])).environment().items():  # what `emulator env` exports
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.setenv("WALKTHROUGH_TARGET", "aws")
     aws._cached_client.cache_clear()
     safety.forget()

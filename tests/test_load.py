@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import time
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,8 +24,7 @@ IMAGES = 200
 
 
 def own(emulator, path: str) -> dict:
-    with urllib.request.urlopen(f"{emulator.endpoint}/_walkthrough/{path}", timeout=30) as response:
-        return json.loads(response.read())
+    return emulator.control(f"_walkthrough/{path}")
 
 
 def jpeg(index: int) -> bytes:

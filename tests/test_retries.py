@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import urllib.error
-import urllib.request
 
 import pytest
 
@@ -24,9 +23,7 @@ PHOTO = "notebooks/data/photo.jpg"
 
 def own(emulator, path: str, method: str = "GET", body: dict | None = None) -> dict:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{emulator.endpoint}/_walkthrough/{path}", data=data, method=method)
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
+    return emulator.control(f"_walkthrough/{path}", method, data)
 
 
 @pytest.fixture
@@ -150,7 +147,6 @@ def test_no_retries_when_maximum_retry_attempts_is_zero(emulator):
 
 
 def test_fault_endpoint_refuses_a_fault_without_service_or_operation(emulator):
-    request = urllib.request.Request(f"{emulator.endpoint}/_walkthrough/faults", data=b'{"service": "s3"}', method="POST")
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(request, timeout=10)
+        emulator.control("_walkthrough/faults", "POST", b'{"service": "s3"}')
     assert refused.value.code == 400 and "operation" in json.loads(refused.value.read())["error"]

@@ -103,7 +103,7 @@ def _emulator(args: argparse.Namespace) -> int:
             print(json.dumps({"running": bool(info), "port": port, **({"endpoint": info.endpoint, "pid": info.pid, "log_file": info.log_file, **(health or {})} if info else {})}))
         elif info:
             uptime = time.time() - info.started_at
-            print(f"running at {info.endpoint} (pid {info.pid}, up {uptime:.0f} s); log: {info.log_file}")
+            print(f"running at {info.endpoint} (pid {info.pid}, up {uptime:.0f} s); log: {info.log_file}; key: {lifecycle.keys_file(port)}")
             health = lifecycle.health(port) or {}
             for runtime, serving in sorted((health.get("runtimes") or {}).items()):
                 print(serving.get("warning") or f"{runtime}: Python {serving['python']} ({serving['path']})")

@@ -1,8 +1,9 @@
 """boto3 clients for the chosen target, and the answers the settings need from it (the account).
 
-For ``local`` the clients use the emulator's credentials and endpoint,
-ignoring whatever profile, keys or endpoint the user has configured: a local
-run can never reach a real account. For ``aws`` they use the standard
+For ``local`` the clients use the emulator's own key and endpoint, ignoring
+whatever profile, keys or endpoint the user has configured: a local run can
+never reach a real account, and never sends the user's AWS credentials
+anywhere (``local_keys``). For ``aws`` they use the standard
 credential chain and no endpoint override unless the user set one, and every
 operation that creates something first passes ``safety.require_confirmation``
 (the one confirmation gate; see ``walkthrough/safety.py``).
@@ -19,6 +20,8 @@ import json
 import os
 import urllib.request
 from dataclasses import replace
+from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 
 import boto3
@@ -68,11 +71,37 @@ def _isolated_botocore_session() -> botocore.session.Session:
     return session
 
 
+def local_keys(settings: Settings) -> emulator_credentials.Keys:
+    """The key local clients sign with: the emulator's own, never the user's AWS credentials.
+
+    Without an endpoint override, the key of the emulator on the settings' port
+    (started on demand). With one (``WALKTHROUGH_ENDPOINT_URL``): the key file
+    of the emulator on that loopback port in this state folder, else the key
+    file ``WALKTHROUGH_EMULATOR_KEYS_FILE`` names, else the placeholder key
+    that other emulators (moto's server, LocalStack) accept and a walkthrough
+    emulator refuses.
+    """
+    if not settings.endpoint_url:
+        found = emulator_credentials.read_keys(lifecycle.keys_file(settings.emulator_port))
+        if found is None:
+            lifecycle.ensure_running(settings.emulator_port)  # its first start makes the key
+            found = lifecycle.keys(settings.emulator_port)
+        return found
+    parts = urlsplit(settings.endpoint_url)
+    if parts.hostname in ("127.0.0.1", "localhost", "::1") and parts.port:
+        found = emulator_credentials.read_keys(lifecycle.keys_file(parts.port))
+        if found:
+            return found
+    named = os.environ.get(emulator_credentials.KEYS_FILE_ENV)
+    found = emulator_credentials.read_keys(Path(named)) if named else None
+    return found or emulator_credentials.PLACEHOLDER
+
+
 def session(settings: Settings) -> boto3.Session:
-    """A boto3 session for the target: fake credentials locally, the standard chain on AWS."""
+    """A boto3 session for the target: the emulator's key locally (``local_keys``), the standard chain on AWS."""
     if settings.is_local:
         return boto3.Session(
-            botocore_session=_isolated_botocore_session(), region_name=settings.region, **emulator_credentials.boto3_kwargs()
+            botocore_session=_isolated_botocore_session(), region_name=settings.region, **local_keys(settings).boto3_kwargs()
         )
     return boto3.Session(region_name=settings.region)
 

@@ -61,7 +61,7 @@ def _flag(value: Any) -> bool:
 class Settings:
     """Where the tutorial runs and what it names things.
 
-    ``target`` is ``"local"`` (the emulator on loopback, fake credentials, can
+    ``target`` is ``"local"`` (the emulator on loopback, its own key, can
     never touch a real account) or ``"aws"`` (the standard credential chain).
     ``endpoint_url`` is the emulator's address for ``local`` (found or started
     on demand when left empty) and an optional override for ``aws``.

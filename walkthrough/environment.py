@@ -31,7 +31,7 @@ def describe_target(settings: Settings) -> dict[str, Any]:
         "caller": identity["Arn"],
     }
     if settings.is_local:
-        info["note"] = "local emulator: fake credentials, nothing leaves this machine"
+        info["note"] = "local emulator: its own key only, nothing leaves this machine"
     else:
         info["tags"] = ", ".join(f"{k}={v}" for k, v in settings.tags.items())
         info["note"] = ("your AWS account: creating needs confirm=True; `python -m walkthrough plan --target aws` "

@@ -22,7 +22,7 @@ import urllib.request
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from walkthrough.emulator import credentials
 from walkthrough.errors import WalkthroughError
@@ -43,9 +43,9 @@ class EmulatorInfo:
     reused: bool = False
 
     def export_lines(self, region: str = "us-east-1") -> list[str]:
-        """Shell lines that point the AWS CLI and SDKs at this emulator."""
+        """Shell lines that point the AWS CLI and SDKs at this emulator, with its own key."""
         lines = [f"export AWS_ENDPOINT_URL={self.endpoint}"]
-        lines += [f"export {name}={value}" for name, value in credentials.environment().items()]
+        lines += [f"export {name}={value}" for name, value in keys(self.port).environment().items()]
         lines += [f"export AWS_DEFAULT_REGION={region}", f"export AWS_REGION={region}", "unset AWS_PROFILE AWS_SESSION_TOKEN"]
         return lines
 
@@ -66,6 +66,33 @@ def _state_file(port: int) -> Path:
 
 def log_file(port: int) -> Path:
     return state_dir() / f"emulator-{port}.log"
+
+
+def keys_file(port: int) -> Path:
+    """The emulator's key file for ``port`` (mode 0600; see ``credentials.py``)."""
+    return credentials.keys_file(state_dir(), port)
+
+
+def keys(port: int) -> credentials.Keys:
+    """The key the emulator on ``port`` accepts, read from its state folder."""
+    found = credentials.read_keys(keys_file(port))
+    if found is None:
+        raise WalkthroughError(
+            f"No key for an emulator on port {port} in {state_dir()}: start it with `python -m walkthrough emulator start"
+            f" --port {port}` (with the same WALKTHROUGH_STATE_DIR), or point your client at its key file."
+        )
+    return found
+
+
+def control(port: int, path: str, method: str = "GET", data: bytes | None = None, timeout: float = 30.0) -> Any:
+    """Call one of the emulator's own ``/_walkthrough/`` (or ``/moto-api/``) endpoints, signed with its key; the JSON answer."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/{path.lstrip('/')}", data=data, method=method)
+    with urllib.request.urlopen(credentials.sign(request, keys(port)), timeout=timeout) as response:
+        body = response.read()
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return body
 
 
 @contextmanager
@@ -157,7 +184,9 @@ def start(port: int, concurrency: int | None = None, retry_delays: str | None = 
                 f"Port {port} is in use by another program: choose another with --port or WALKTHROUGH_EMULATOR_PORT."
             )
         log_path = log_file(port)
+        credentials.ensure_keys(keys_file(port))  # made before the process, so clients can read it at once
         env = dict(os.environ)
+        env[credentials.KEYS_FILE_ENV] = str(keys_file(port))
         if concurrency:
             env["WALKTHROUGH_EMULATOR_CONCURRENCY"] = str(concurrency)
         if retry_delays:

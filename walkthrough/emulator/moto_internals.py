@@ -47,6 +47,8 @@ from urllib.parse import unquote
 # AWS managed policies (AmazonS3FullAccess, ...) exist only when moto loads them
 # as its IAM backend is created, so this must be set before moto is imported.
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+# moto's server answers every origin's CORS preflight with "allow all"; the emulator decides instead (origins.py).
+os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
 
 from moto import settings as moto_settings  # noqa: E402
 from moto.apigateway import models as apigateway_models  # noqa: E402
@@ -56,6 +58,7 @@ from moto.awslambda.utils import get_backend as lambda_backend  # noqa: E402
 from moto.cloudfront import models as cloudfront_models  # noqa: E402
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 from moto.iam import models as iam_models  # noqa: E402
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication  # noqa: E402
 from moto.s3 import models as s3_models  # noqa: E402
 from moto.s3 import notifications as s3_notifications  # noqa: E402
 from moto.s3control import models as s3control_models  # noqa: E402
@@ -89,6 +92,9 @@ INTERNALS: list[tuple[Any, str, str]] = [
     (iam_models, "iam_backends", "reads a function role's permission policies"),
     (iam_models.IAMBackend, "get_role_by_arn", "finds a function's execution role"),
     (moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", "keeps moto's own IAM authorization off"),
+    (moto_settings, "DISABLE_GLOBAL_CORS", "keeps moto's allow-every-origin CORS off (origins.py decides)"),
+    (DomainDispatcherApplication, "infer_service_region_host", "tells which service an unsigned request would reach"),
+    (DomainDispatcherApplication, "get_backend_for_host", "tells which service an unsigned request would reach"),
 ]
 
 #: The parameters the emulator's replacements must accept, in order: (function, expected leading parameters).
@@ -105,6 +111,9 @@ BACKEND_ATTRIBUTES: list[tuple[str, Callable[[], Any], tuple[str, ...]]] = [
     ("APIGatewayBackend", lambda: apigateway_models.apigateway_backends[DEFAULT_ACCOUNT_ID]["us-east-1"], ("apis",)),
     ("S3Backend", lambda: s3_models.s3_backends[DEFAULT_ACCOUNT_ID]["aws"], ("get_bucket",)),
     ("S3ControlBackend", lambda: s3control_models.s3control_backends[DEFAULT_ACCOUNT_ID]["aws"], ("public_access_block",)),
+    # verifying signatures made with keys from `iam create-access-key` and credentials from `sts assume-role`
+    ("IAMBackend", lambda: iam_models.iam_backends[DEFAULT_ACCOUNT_ID]["aws"], ("access_keys",)),
+    ("STSBackend", lambda: sts_models.sts_backends[DEFAULT_ACCOUNT_ID]["aws"], ("assumed_roles",)),
 ]
 
 #: Attributes read from model instances (a missing one surfaces as ``MotoInternalsChanged`` naming it).
@@ -397,6 +406,32 @@ def mint_role_credentials(role_arn: str, session_name: str, region: str, duratio
         assumed.access_key_id, assumed.secret_access_key, assumed.session_token,
         expiration.replace(tzinfo=expiration.tzinfo or timezone.utc).timestamp(), assumed.arn,
     )
+
+
+def issued_secret(access_key_id: str) -> tuple[str, str | None] | None:
+    """(secret, session token or None) of an access key moto issued (STS assumed roles, active IAM user keys)."""
+    for account, by_partition in list(sts_models.sts_backends.items()):
+        for backend in list(by_partition.values()):
+            for assumed in list(getattr(backend, "assumed_roles", [])):
+                if assumed.access_key_id == access_key_id:
+                    return assumed.secret_access_key, assumed.session_token
+    for account, by_partition in list(iam_models.iam_backends.items()):
+        for backend in list(by_partition.values()):
+            key = getattr(backend, "access_keys", {}).get(access_key_id)
+            if key is not None and getattr(key, "status", "Active") == "Active":
+                return key.secret_access_key, None
+    return None
+
+
+def unsigned_backend(dispatcher: Any, environ: dict[str, Any]) -> str:
+    """The moto backend an unsigned request would reach ("s3" unless its body, target or path names another)."""
+    path = environ.get("PATH_INFO", "")
+    if path.startswith("/moto-api") or path == "/favicon.ico":
+        return "moto_api"
+    if path.startswith(("/latest/meta-data/", "/latest/api/")):
+        return "instance_metadata"
+    host = dispatcher.infer_service_region_host(environ, path) or "s3.us-east-1.amazonaws.com"
+    return str(dispatcher.get_backend_for_host(host) or "s3")
 
 
 def role_policy_documents(role_arn: str) -> list[dict[str, Any]] | None:

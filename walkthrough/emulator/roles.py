@@ -13,8 +13,10 @@ that role's permission policies. The emulator does the same:
   (identity-based evaluation: an explicit Deny wins, then an Allow, else the
   implicit deny) for the S3, DynamoDB and CloudWatch Logs actions and resource
   ARNs AWS uses; a refusal is the service's own AccessDenied answer, with
-  AWS's message. Requests with any other key (the tutorial's own ``testing``
-  credentials, the emulator's internal clients) are not judged at all.
+  AWS's message. Requests with any other key (the emulator's own key, which
+  its users and internal clients sign with) are not judged at all.
+  ``Roles.secret`` gives ``signatures.py`` what it needs to verify the
+  function's signatures: the minted secret and session token stay here.
 - ``Roles.may_write_logs(spec, stream)``: Lambda delivers a function's log
   only when the role may ``logs:CreateLogStream`` and ``logs:PutLogEvents`` on
   it; without, the log is dropped (and the emulator's log says so once).
@@ -39,13 +41,14 @@ import logging
 import threading
 import uuid
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal, Mapping
 from urllib.parse import parse_qs, unquote
 
 from walkthrough.emulator import moto_internals, policies
 from walkthrough.emulator.runtime import FunctionSpec
 from walkthrough.emulator.s3_requests import action_of, s3_target
+from walkthrough.emulator.signatures import Secret
 from walkthrough.emulator.wsgi import credential_scope, read_body, s3_error
 
 log = logging.getLogger("walkthrough.emulator.roles")
@@ -66,6 +69,9 @@ class FunctionCaller:
     function_name: str
     function_arn: str
     account_id: str
+    #: what ``signatures.py`` verifies the function's requests with
+    secret_access_key: str = field(default="", repr=False)
+    session_token: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -197,7 +203,8 @@ class Roles:
     def credentials_for(self, spec: FunctionSpec) -> dict[str, str]:
         """Fresh credentials of the function's role for one execution environment (worker)."""
         minted = moto_internals.mint_role_credentials(spec.role, spec.name, spec.region, CREDENTIAL_LIFETIME_S)
-        caller = FunctionCaller(minted.access_key_id, spec.role, minted.caller_arn, spec.name, spec.arn, spec.account_id)
+        caller = FunctionCaller(minted.access_key_id, spec.role, minted.caller_arn, spec.name, spec.arn, spec.account_id,
+                                minted.secret_access_key, minted.session_token)
         with self._lock:
             self._callers[minted.access_key_id] = caller
         return {
@@ -209,6 +216,11 @@ class Roles:
     def caller(self, access_key_id: str) -> FunctionCaller | None:
         with self._lock:
             return self._callers.get(access_key_id)
+
+    def secret(self, access_key_id: str) -> Secret | None:
+        """The secret and session token of credentials minted here (for verifying the function's signatures)."""
+        caller = self.caller(access_key_id)
+        return Secret(caller.secret_access_key, caller.session_token) if caller else None
 
     def caller_of(self, environ: Mapping[str, Any]) -> FunctionCaller | None:
         """The function behind a request, when it is signed with a minted key."""

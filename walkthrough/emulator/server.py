@@ -16,12 +16,18 @@ This module only wires the parts together; each is one concern:
 ``cloudfront_content`` a distribution's content, served on loopback
 ``apigateway``      API Gateway stages routed to Lambda proxy integrations
 ``faults``          test-only fault injection
+``origins``         the host check (DNS rebinding) and CORS
+``signatures``      SigV4 verification: only the emulator's keys (and those it minted)
+``credentials``     the emulator's own key, in its state folder
 ``moto_internals``  every use of moto's internals
 ``wsgi``            request/response plumbing shared by the layers
 ==================  ==============================================================
 
-A request meets, in order: the viewer sides (CloudFront content, API
-Gateway stages), the emulator's own ``/_walkthrough/`` endpoints, the role
+A request meets, in order: the host check and CORS (``origins``), the
+viewer sides (CloudFront content, API Gateway stages: public by design),
+``/_walkthrough/health`` (unsigned, for ``lifecycle``), the signature check
+(every other request: signed with a key the emulator knows, or an anonymous
+S3 request), the emulator's other ``/_walkthrough/`` endpoints, the role
 check of a function's call, injected faults, then the control layers that
 answer before moto or let it through (S3 notification validation, CloudFront,
 API Gateway deployments, bucket defaults and ACLs, S3 access), and finally moto.
@@ -36,6 +42,10 @@ Settings (environment variables, read at start):
   1 and 2 minutes; the emulator is quicker.
 - ``WALKTHROUGH_EMULATOR_IAM`` (default ``strict``; ``enforce``, ``off``): how
   functions' calls are authorized against their role (see ``roles.py``).
+- ``WALKTHROUGH_EMULATOR_CORS_ORIGINS`` (default none): origins a web page may
+  call the emulator from (see ``origins.py``).
+- ``WALKTHROUGH_EMULATOR_KEYS_FILE``: the key file (``lifecycle.start`` sets
+  it; default ``<state dir>/emulator-<port>.keys``, see ``credentials.py``).
 """
 
 from __future__ import annotations
@@ -59,17 +69,21 @@ from werkzeug.serving import make_server  # noqa: E402
 
 from walkthrough.emulator.apigateway import ApiGateway  # noqa: E402
 from walkthrough.emulator.async_invoke import RETRY_DELAYS_S, AsyncInvoker, request_depth, retry_delays_from_env, set_request_depth  # noqa: E402
+from walkthrough.emulator import credentials, lifecycle  # noqa: E402
 from walkthrough.emulator.clients import InternalClients  # noqa: E402
 from walkthrough.emulator.cloudfront_api import CloudFrontApi  # noqa: E402
 from walkthrough.emulator.cloudfront_content import CloudFrontContent  # noqa: E402
 from walkthrough.emulator import interpreters, sandbox  # noqa: E402
 from walkthrough.emulator.faults import Faults, operation_of  # noqa: E402
 from walkthrough.emulator.lambda_logs import LogDelivery  # noqa: E402
+from walkthrough.emulator.origins import Origins  # noqa: E402
 from walkthrough.emulator.roles import DEFAULT_MODE, MODES, Roles, refusal_response  # noqa: E402
 from walkthrough.emulator.runtime import InvocationResult, WorkerPool  # noqa: E402
 from walkthrough.emulator.s3_access import S3Access  # noqa: E402
 from walkthrough.emulator.s3_bucket_defaults import BucketDefaults  # noqa: E402
 from walkthrough.emulator.s3_notifications import NotificationValidation, Sequencer, complete_record  # noqa: E402
+from walkthrough.emulator.signatures import Secret, Verifier, missing_authentication, parse  # noqa: E402
+from walkthrough.emulator.signatures import refusal as auth_refusal  # noqa: E402
 from walkthrough.emulator.wsgi import read_body, signing_service  # noqa: E402
 
 log = logging.getLogger("walkthrough.emulator")
@@ -78,12 +92,17 @@ log = logging.getLogger("walkthrough.emulator")
 class Emulator:
     """The parts behind the WSGI app, wired together."""
 
-    def __init__(self, port: int, concurrency: int, retry_delays: tuple[float, ...] = RETRY_DELAYS_S, iam_mode: str = DEFAULT_MODE) -> None:
+    def __init__(self, port: int, concurrency: int, retry_delays: tuple[float, ...] = RETRY_DELAYS_S, iam_mode: str = DEFAULT_MODE,
+                 keys: credentials.Keys | None = None, bind_host: str = "127.0.0.1") -> None:
         self.port = port
         self.endpoint = f"http://127.0.0.1:{port}"
         self.started = time.time()
-        self.clients = InternalClients(self.endpoint)
+        self.keys = keys or credentials.server_keys(port, lifecycle.state_dir())
+        self.clients = InternalClients(self.endpoint, self.keys)
         self.roles = Roles(iam_mode)
+        self.verifier = Verifier(self.keys, self.roles.secret, _issued_secret)
+        self.origins = Origins.from_env(port, bind_host)
+        self.unsigned_refused = 0
         self.faults = Faults()
         self.workers = WorkerPool(self.endpoint, self.roles.credentials_for, LogDelivery(self.clients), self.roles.may_write_logs)
         self.invoker = AsyncInvoker(self.workers, self.roles, self.clients, concurrency, retry_delays)
@@ -130,6 +149,9 @@ class Emulator:
             "failed_events": self.invoker.failed_events,
             "denied_requests": self.roles.denied,
             "injected_faults": self.faults.injected,
+            "refused_hosts": self.origins.refused_hosts,
+            "refused_preflights": self.origins.refused_preflights,
+            "refused_unsigned": self.unsigned_refused,
         }
 
     def function_status(self, name_or_arn: str) -> dict[str, Any] | None:
@@ -144,6 +166,11 @@ class Emulator:
     def close(self) -> None:
         self.invoker.close()
         self.workers.close()
+
+
+def _issued_secret(access_key_id: str) -> Secret | None:
+    found = moto_internals.issued_secret(access_key_id)
+    return Secret(*found) if found else None
 
 
 def _bucket_account(bucket: str) -> str | None:
@@ -161,12 +188,20 @@ class EmulatorApp:
         self.controls = (emulator.notifications, emulator.cloudfront_api, emulator.apigateway, emulator.bucket_defaults, emulator.s3_access)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        return self.emulator.origins(environ, start_response, self._serve)  # the host check and CORS, first
+
+    def _serve(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         set_request_depth(environ.get("HTTP_X_AMZN_TRACE_ID"))
-        for viewer in self.viewers:  # loopback CloudFront and API stages
+        for viewer in self.viewers:  # loopback CloudFront and API stages: public, as on AWS
             served = viewer.serve(environ, start_response)
             if served is not None:
                 return served
+        if path == "/_walkthrough/health":
+            return self._own(path, environ, start_response)
+        refused = self._authenticate(environ, start_response)
+        if refused is not None:
+            return refused
         if path.startswith("/_walkthrough/"):
             return self._own(path, environ, start_response)
         refusal = self.emulator.roles.authorize(environ)  # a function's call, judged by its role
@@ -181,6 +216,31 @@ class EmulatorApp:
             if answer is not None:
                 return answer
         return self.moto_app(environ, start_response)
+
+    def _authenticate(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
+        """None when the request is signed with a key the emulator knows, or is an anonymous S3 request."""
+        head = environ.get("REQUEST_METHOD") == "HEAD"
+        signed = parse(environ)
+        if isinstance(signed, str):  # SigV2 or a malformed signature
+            service = signing_service(environ) or "s3"
+            return auth_refusal(service, environ, "InvalidRequest" if service == "s3" else "IncompleteSignature", signed, status=400).respond(start_response, head)
+        if signed is not None:
+            answer = self.emulator.verifier.check(environ, signed)
+            if answer is not None:
+                log.info("refused %s %s: %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), answer.body[:160])
+            return answer.respond(start_response, head) if answer is not None else None
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(("/_walkthrough/", "/moto-api")):
+            self.emulator.unsigned_refused += 1
+            body = json.dumps({"error": "sign this request with the emulator's key (see `python -m walkthrough emulator env`)"}).encode()
+            start_response("403 Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        backend = target.split(".")[0].split("_")[0].lower() if target else moto_internals.unsigned_backend(self.moto_app, environ)
+        if backend == "s3" and environ.get("REQUEST_METHOD") != "POST":
+            return None  # anonymous S3: s3_access answers as S3 does (anonymous POSTs, which moto would run, are refused)
+        self.emulator.unsigned_refused += 1
+        return missing_authentication(backend, environ).respond(start_response, head)
 
     def _fault(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
         service = signing_service(environ)
@@ -231,7 +291,7 @@ def serve(
     port: int, host: str = "127.0.0.1", concurrency: int = 4, retry_delays: tuple[float, ...] = RETRY_DELAYS_S, iam_mode: str = DEFAULT_MODE
 ) -> None:
     """Serve until SIGTERM/SIGINT, then stop every worker."""
-    emulator = Emulator(port, concurrency, retry_delays, iam_mode)
+    emulator = Emulator(port, concurrency, retry_delays, iam_mode, bind_host=host)
     app = EmulatorApp(emulator, DomainDispatcherApplication(create_backend_app))
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
 
