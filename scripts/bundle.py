@@ -67,6 +67,7 @@ class Target:
     system: str  # sys.platform: linux or darwin
     machine: str  # platform.machine() there
     platforms: list[str]  # platform tags, most preferred first
+    about: str = ""  # what it is, for the README
     only: tuple[str, ...] = ()  # only these packages (the Lambda layer's)
     wheels: list[str] = field(default_factory=list)
 
@@ -96,9 +97,11 @@ def all_targets() -> list[Target]:
     for python in PYTHONS:
         name = f"cp{python[0]}{python[1]}"
         for machine in ("x86_64", "aarch64"):
-            targets.append(Target(f"{name}-linux-{machine}", python, "linux", machine, linux_platforms(machine)))
+            targets.append(Target(f"{name}-linux-{machine}", python, "linux", machine, linux_platforms(machine),
+                                  f"Linux {machine} (glibc 2.{GLIBC_MINOR} or newer)"))
         for machine in ("arm64", "x86_64"):
-            targets.append(Target(f"{name}-macos-{machine}", python, "darwin", machine, list(tags.mac_platforms(MACOS, machine))))
+            targets.append(Target(f"{name}-macos-{machine}", python, "darwin", machine,
+                                  list(tags.mac_platforms(MACOS, machine)), f"macOS {MACOS[0]} or newer, {machine}"))
     return targets
 
 
@@ -106,7 +109,8 @@ def this_machine() -> Target:
     python = sys.version_info[:2]
     platforms = [str(t.platform) for t in tags.sys_tags()]
     unique = list(dict.fromkeys(platforms))
-    return Target(f"cp{python[0]}{python[1]}-this-machine", python, sys.platform, platform.machine(), unique)
+    return Target(f"cp{python[0]}{python[1]}-this-machine", python, sys.platform, platform.machine(), unique,
+                  f"this machine ({sys.platform} {platform.machine()})")
 
 
 def lambda_targets() -> list[Target]:
@@ -115,7 +119,8 @@ def lambda_targets() -> list[Target]:
     python = LAMBDA_PYTHON
     name = f"cp{python[0]}{python[1]}"
     return [Target(f"lambda-{name}-{arch}", python, "linux", {"x86_64": "x86_64", "arm64": "aarch64"}[arch],
-                   list(platforms), only=LAMBDA_PACKAGES) for arch, platforms in LAMBDA_PLATFORMS.items()]
+                   list(platforms), f"Lambda's python3.12 runtime, {arch}", only=LAMBDA_PACKAGES)
+            for arch, platforms in LAMBDA_PLATFORMS.items()]
 
 
 def read_lock(path: Path) -> list[tuple[str, str, Marker | None]]:
@@ -262,8 +267,9 @@ def build(out: Path, targets: list[Target]) -> dict:
 
 
 def readme(targets: list[Target], manifest: dict) -> str:
-    machines = "\n".join(f"- `{t.name}`: Python {t.python[0]}.{t.python[1]} on {t.system} {t.machine}"
-                         + (f" (only {', '.join(t.only)}, for the Lambda layer)" if t.only else "") for t in targets)
+    machines = "\n".join(f"- `{t.name}`: Python {t.python[0]}.{t.python[1]} on {t.about}"
+                          + (f" (only {', '.join(t.only)}, for the layer `pillow_layer=\"build\"` makes)" if t.only else "")
+                          for t in targets)
     return f"""# Offline bundle for the image-pipeline walkthrough
 
 Everything a fresh clone needs to set itself up with no network: the wheels of
