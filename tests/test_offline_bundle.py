@@ -104,9 +104,9 @@ def test_a_fresh_clone_sets_up_from_the_bundle_and_runs_the_notebooks_with_no_ne
         "trap '.venv/bin/python -m walkthrough emulator stop >/dev/null 2>&1 || true' EXIT\n"
         f"make run BUNDLE='{bundle}'\n"
         # pillow_layer='build' offline: pip download finds Pillow's Lambda wheel in the bundle
-        f"PIP_NO_INDEX=1 PIP_FIND_LINKS='{bundle}/wheels' .venv/bin/python -c \""
-        "from pathlib import Path; from walkthrough.packaging import build_pillow_layer_zip; "
-        f"zip, wheel = build_pillow_layer_zip('x86_64', cache_dir=Path('{tmp_path}/layer')); print('LAYER', wheel.name)\"\n"
+        f"PIP_NO_INDEX=1 PIP_FIND_LINKS='{bundle}/wheels' WALKTHROUGH_WHEEL_CACHE='{tmp_path}/layer' .venv/bin/python -c \""
+        "from walkthrough.packaging import build_pillow_layer_zip; "
+        "zip, wheel = build_pillow_layer_zip('x86_64'); print('LAYER', wheel.name)\"\n"
         "make down\n"
     )
     done = _offline(namespace, clone, script, tmp_path)
