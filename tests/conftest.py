@@ -34,11 +34,26 @@ import pytest  # noqa: E402
 
 from tests.emulator_helpers import EmulatorHandle  # noqa: E402
 
+_MANAGED_POLICIES = "MOTO_IAM_LOAD_MANAGED_POLICIES"
+
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@pytest.fixture(autouse=True)
+def _in_process_moto_loads_no_managed_policies():
+    """Importing ``walkthrough.emulator.moto_hooks`` (collection does) sets ``MOTO_IAM_LOAD_MANAGED_POLICIES``.
+
+    The emulator's server sets it for itself; left in this process it makes every
+    in-process ``mock_aws`` load AWS's ~1,300 managed policies at each start and
+    reset (seconds per test, and a heap that slows every garbage collection).
+    A test that needs them asks for ``mocked_aws_with_managed_policies``.
+    """
+    os.environ.pop(_MANAGED_POLICIES, None)
+    yield
 
 
 @pytest.fixture(scope="session")
@@ -60,4 +75,14 @@ def mocked_aws(monkeypatch: pytest.MonkeyPatch):
 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
+        yield
+
+
+@pytest.fixture
+def mocked_aws_with_managed_policies(monkeypatch: pytest.MonkeyPatch):
+    """``mocked_aws`` with AWS's managed policies (``AmazonS3ReadOnlyAccess`` …), for a test that attaches one."""
+    from moto import mock_aws
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws(config={"iam": {"load_aws_managed_policies": True}}):
         yield

@@ -216,7 +216,7 @@ def test_a_role_without_any_policy_is_unrestricted_unless_strict(monkeypatch):
     assert Roles("off").decide("arn:aws:iam::123456789012:role/deleted", check) == "Unrestricted"
 
 
-def test_moto_internals_for_roles_and_async_settings(mocked_aws):
+def test_moto_internals_for_roles_and_async_settings(mocked_aws_with_managed_policies):
     import boto3
     from moto.awslambda.utils import get_backend
 
