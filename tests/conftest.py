@@ -5,12 +5,15 @@ imports boto3, the user's profiles and config files are hidden, and the
 emulator's state files go to a temporary folder. Tests that need AWS use
 either the session's own emulator (on a free port, beside any emulator the
 user runs) or moto's in-process ``mock_aws`` via the ``mocked_aws`` fixture.
+
+Under pytest-xdist (``make test``) every worker is a process of its own that
+imports this file: its own state folder, its own emulators, on ports no other
+worker is given (``emulator_helpers.free_port``).
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 
 _FORCED = {
@@ -32,15 +35,11 @@ for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "WALKTHROUGH_ENDPOINT_URL", 
 
 import pytest  # noqa: E402
 
-from tests.emulator_helpers import EmulatorHandle  # noqa: E402
+from tests.emulator_helpers import EmulatorHandle, free_port, start_emulator  # noqa: E402
+
+__all__ = ["free_port"]  # tests import it from here
 
 _MANAGED_POLICIES = "MOTO_IAM_LOAD_MANAGED_POLICIES"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)
@@ -58,14 +57,27 @@ def _in_process_moto_loads_no_managed_policies():
 
 @pytest.fixture(scope="session")
 def emulator() -> EmulatorHandle:
-    """One emulator for the session, started in the background like a user's, stopped at the end."""
+    """One emulator for the session (per xdist worker), started in the background like a user's, stopped at the end."""
     from walkthrough.emulator import lifecycle
 
-    port = free_port()
-    info = lifecycle.start(port)
-    handle = EmulatorHandle(info.endpoint, port)
+    info = start_emulator()
+    handle = EmulatorHandle(info.endpoint, info.port)
     yield handle
-    lifecycle.stop(port)
+    lifecycle.stop(info.port)
+
+
+@pytest.fixture(scope="session")
+def fresh_emulator():
+    """An emulator for tests that start from an empty one: each resets it first (``emulator_helpers.reset``).
+
+    One per xdist worker, shared by the notebook runs (tests/test_notebook_sequence.py,
+    tests/test_aws_sequence.py), so that a worker starts it once, not once per module.
+    """
+    from walkthrough.emulator import lifecycle
+
+    info = start_emulator()
+    yield info
+    lifecycle.stop(info.port)
 
 
 @pytest.fixture

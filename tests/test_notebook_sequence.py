@@ -14,21 +14,12 @@ import urllib.request
 import pytest
 from PIL import Image
 
-from tests.conftest import free_port
+from tests.emulator_helpers import reset
 from walkthrough import Settings, aws, cdn, runner, teardown
-from walkthrough.emulator import lifecycle
 from walkthrough.errors import WalkthroughError
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 REGION = "eu-west-1"
-
-
-@pytest.fixture(scope="module")
-def fresh_emulator():
-    port = free_port()
-    info = lifecycle.start(port)
-    yield info
-    lifecycle.stop(port)
 
 
 @pytest.fixture
@@ -37,14 +28,10 @@ def kernels_use(fresh_emulator, monkeypatch):
     return Settings.from_env(region=REGION, emulator_port=fresh_emulator.port)
 
 
-def _reset(endpoint: str) -> None:
-    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10)
-
-
 @pytest.mark.parametrize("access", ["oac", "oai"])
 def test_sequence_builds_the_pipeline_then_cleanup_removes_it(access, kernels_use, fresh_emulator, tmp_path):
     settings = kernels_use
-    _reset(fresh_emulator.endpoint)
+    reset(fresh_emulator.endpoint)
     notebooks = runner.select(runner.numbered_notebooks())
     assert notebooks[-1].stem == "08_api_gateway"
     rows = runner.run_notebooks(notebooks, {"target": "local", "region": REGION, "access": access}, tmp_path, progress=False)
@@ -94,7 +81,7 @@ def test_a_failing_step_names_the_notebook_the_cell_and_the_reason(kernels_use, 
 @pytest.mark.parametrize("notebook", [n.stem for n in runner.numbered_notebooks()])
 def test_each_notebook_runs_on_its_own_from_an_empty_emulator(notebook, kernels_use, fresh_emulator, tmp_path):
     """A workshop attendee who joins late opens this notebook first: it still runs top to bottom."""
-    _reset(fresh_emulator.endpoint)
+    reset(fresh_emulator.endpoint)
     chosen = [n for n in runner.numbered_notebooks() if n.stem == notebook]
     rows = runner.run_notebooks(chosen, {"region": REGION}, tmp_path, progress=False)
     assert rows[0]["notebook"] == notebook
