@@ -6,8 +6,12 @@ PYTHON ?= $(shell for p in python3.12 python3; do $$p -c 'import sys; assert sys
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Test processes in parallel (pytest-xdist). Much of the suite waits on emulators
+# and notebook kernels, so a 2-core machine runs 3 well; `make test JOBS=0` runs in one process.
+JOBS   ?= 3
+PYTEST := $(BIN)/python -m pytest -n $(JOBS) --dist loadgroup
 
-.PHONY: run test lab notebooks down stop clean
+.PHONY: run test test-quick lab notebooks down stop clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (python3.12 or python3)."; exit 1; }
@@ -27,7 +31,11 @@ run: $(STAMP)
 	@echo "  make down                                  delete everything and stop the emulator"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(PYTEST)
+
+# The inner loop: everything but the notebook runs (nbval, papermill), the restarts and the load test.
+test-quick: $(STAMP)
+	$(PYTEST) -m "not slow" tests
 
 lab: $(STAMP)
 	$(BIN)/python -m walkthrough emulator start
