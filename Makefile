@@ -13,8 +13,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BUNDLE ?=
 INSTALLER ?= auto
+# Test processes in parallel (pytest-xdist). Much of the suite waits on emulators
+# and notebook kernels, so a 2-core machine runs 3 well; `make test JOBS=0` runs in one process.
+JOBS   ?= 3
+PYTEST := $(BIN)/python -m pytest -n $(JOBS) --dist loadgroup
 
-.PHONY: run test test-offline lab notebooks down stop clean lock bundle
+.PHONY: run test test-quick test-offline lab notebooks down stop clean lock bundle
 
 $(STAMP): pyproject.toml requirements.lock scripts/setup-venv
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (python3.12 or python3)."; exit 1; }
@@ -32,7 +36,11 @@ run: $(STAMP)
 	@echo "  make down                                  delete everything and stop the emulator"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(PYTEST)
+
+# The inner loop: everything but the notebook runs (nbval, papermill), the restarts and the load test.
+test-quick: $(STAMP)
+	$(PYTEST) -m "not slow" tests
 
 # A fresh clone set up from a bundle inside a network namespace with no network, then the
 # notebook sequence there (tests/test_offline_bundle.py; needs root for unshare -n).

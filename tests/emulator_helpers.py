@@ -1,16 +1,69 @@
-"""Small helpers for tests that talk to the emulator: clients, zips, waiting."""
+"""Small helpers for tests that talk to the emulator: ports, clients, zips, waiting."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import time
+import zlib
 import uuid
 import zipfile
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import boto3
+
+def free_port() -> int:
+    """A free loopback port that no other pytest-xdist worker of this run can be given.
+
+    Worker ``gwN`` of ``M`` only takes ports whose hash is ``N`` modulo ``M``
+    (not the port itself: Linux hands out only odd ports for ``bind(0)``), so
+    two workers never start emulators on one port. (A port is free when asked; the
+    emulator binds it a second later: ``start_emulator`` covers programs
+    outside this run that take it meanwhile.)
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    from walkthrough.emulator import lifecycle
+
+    for _ in range(2000):
+        port = lifecycle.free_port()
+        if zlib.crc32(b"%d" % port) % count == index % count:
+            return port
+    raise RuntimeError("no free loopback port")
+
+
+def start_emulator(**options: Any) -> Any:
+    """A new emulator of this process's own (port from ``free_port``, state in ``WALKTHROUGH_STATE_DIR``).
+
+    ``lifecycle.start`` reuses an emulator that already answers on the port;
+    here that can only be someone else's (another checkout's test run took the
+    port between our probe and the start), so take another port instead.
+    """
+    from walkthrough.emulator import lifecycle
+    from walkthrough.errors import WalkthroughError
+
+    for attempt in range(5):
+        port = free_port()
+        try:
+            info = lifecycle.start(port, **options)
+        except WalkthroughError:  # the port was taken meanwhile
+            if attempt == 4:
+                raise
+            continue
+        if not info.reused:
+            return info
+    raise RuntimeError("could not start an emulator of our own")
+
+
+def reset(endpoint: str) -> None:
+    """Empty an emulator (moto's state and the emulator's own), as if it had just started (signed: it needs the key)."""
+    from walkthrough.emulator import lifecycle
+
+    lifecycle.control(int(endpoint.rsplit(":", 1)[1].strip("/")), "moto-api/reset", "POST", timeout=10)
+
 
 TRUST = json.dumps({
     "Version": "2012-10-17",

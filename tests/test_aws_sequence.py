@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from tests.conftest import free_port
+from tests.emulator_helpers import reset
 from walkthrough import Settings, aws, cdn, runner, safety, teardown
 from walkthrough.emulator import lifecycle
 from walkthrough.errors import WalkthroughError
@@ -26,12 +26,11 @@ ACCOUNT = "123456789012"  # the emulator's account for its key
 ROOT = runner.NOTEBOOKS.parent
 
 
-@pytest.fixture(scope="module")
-def endpoint():
-    port = free_port()
-    info = lifecycle.start(port)
-    yield info.endpoint
-    lifecycle.stop(port)
+@pytest.fixture
+def endpoint(fresh_emulator):
+    """An empty emulator (the worker's shared one, reset) standing in for an account."""
+    reset(fresh_emulator.endpoint)
+    return fresh_emulator.endpoint
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ def test_function_attributes_the_runtime_reads_are_present(mocked_aws):
     assert code.code_zip.startswith(b"PK") and len(code.layer_zips) == 1
 
 
-def test_moto_internals_for_roles_and_async_settings(mocked_aws):
+def test_moto_internals_for_roles_and_async_settings(mocked_aws_with_managed_policies):
     import boto3
     from moto.awslambda.utils import get_backend
 

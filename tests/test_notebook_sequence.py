@@ -3,32 +3,34 @@
 A fresh emulator, in a region other than us-east-1 (bucket creation needs a
 LocationConstraint there), the notebooks 00–08 with each CloudFront access
 variant, then the cleanup.
+
+Each notebook configuration runs once. The CloudFront access variant is a
+parameter of 06 onwards only, so the OAI run starts at 06 on an empty emulator
+(06 makes what 01–05 made, as any notebook opened first does): 00–05 with
+``access="oai"`` would repeat the OAC run's 00–05 exactly.
+``test_only_notebooks_from_06_read_the_access_variant`` keeps that true. And
+the OAC run starts 00 and then 01 on an empty emulator, which is what running
+each of them on its own would check again.
 """
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import urllib.request
 
+import nbformat
+
 import pytest
 from PIL import Image
 
-from tests.conftest import free_port
+from tests.emulator_helpers import reset
 from walkthrough import Settings, aws, cdn, runner, teardown
-from walkthrough.emulator import lifecycle
 from walkthrough.errors import WalkthroughError
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 REGION = "eu-west-1"
-
-
-@pytest.fixture(scope="module")
-def fresh_emulator():
-    port = free_port()
-    info = lifecycle.start(port)
-    yield info
-    lifecycle.stop(port)
 
 
 @pytest.fixture
@@ -37,17 +39,38 @@ def kernels_use(fresh_emulator, monkeypatch):
     return Settings.from_env(region=REGION, emulator_port=fresh_emulator.port)
 
 
-def _reset(port: int) -> None:
-    lifecycle.control(port, "moto-api/reset", "POST", timeout=10)  # moto's reset needs the emulator's key
+#: The first notebook that reads the ``access`` parameter (the CloudFront step).
+FIRST_WITH_ACCESS = "06"
+
+
+def _names_in_code(notebook) -> set[str]:
+    names = set()
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type == "code":
+            names |= {node.id for node in ast.walk(ast.parse(cell.source)) if isinstance(node, ast.Name)}
+    return names
+
+
+def test_only_notebooks_from_06_read_the_access_variant():
+    """What lets the OAI run start at 06: before it, no notebook's code names ``access``."""
+    readers = [n.stem for n in runner.numbered_notebooks() if "access" in _names_in_code(n)]
+    assert readers and min(readers)[:2] == FIRST_WITH_ACCESS, readers
 
 
 @pytest.mark.parametrize("access", ["oac", "oai"])
 def test_sequence_builds_the_pipeline_then_cleanup_removes_it(access, kernels_use, fresh_emulator, tmp_path):
     settings = kernels_use
-    _reset(fresh_emulator.port)
-    notebooks = runner.select(runner.numbered_notebooks())
+    reset(fresh_emulator.endpoint)
+    parameters = {"target": "local", "region": REGION, "access": access}
+    if access == "oac":
+        notebooks = runner.select(runner.numbered_notebooks())
+        rows = runner.run_notebooks(notebooks[:1], parameters, tmp_path, progress=False)
+        assert teardown.remaining(settings) == []  # 00 creates nothing: 01 too starts on an empty emulator
+        rows += runner.run_notebooks(notebooks[1:], parameters, tmp_path, progress=False)
+    else:  # 00-05 do not depend on the access variant: the OAC run ran them
+        notebooks = runner.select(runner.numbered_notebooks(), FIRST_WITH_ACCESS)
+        rows = runner.run_notebooks(notebooks, parameters, tmp_path, progress=False)
     assert notebooks[-1].stem == "08_api_gateway"
-    rows = runner.run_notebooks(notebooks, {"target": "local", "region": REGION, "access": access}, tmp_path, progress=False)
     assert [r["notebook"] for r in rows] == [n.stem for n in notebooks]
 
     s3, dynamodb = aws.client(settings, "s3"), aws.client(settings, "dynamodb")
@@ -91,10 +114,11 @@ def test_a_failing_step_names_the_notebook_the_cell_and_the_reason(kernels_use, 
     assert message.startswith("01_s3_buckets, cell ") and "Unknown target 'gcp'" in message
 
 
-@pytest.mark.parametrize("notebook", [n.stem for n in runner.numbered_notebooks()])
+# 00 and 01 run on an empty emulator at the start of the OAC sequence above.
+@pytest.mark.parametrize("notebook", [n.stem for n in runner.numbered_notebooks() if n.name[:2] not in ("00", "01")])
 def test_each_notebook_runs_on_its_own_from_an_empty_emulator(notebook, kernels_use, fresh_emulator, tmp_path):
     """A workshop attendee who joins late opens this notebook first: it still runs top to bottom."""
-    _reset(fresh_emulator.port)
+    reset(fresh_emulator.endpoint)
     chosen = [n for n in runner.numbered_notebooks() if n.stem == notebook]
     rows = runner.run_notebooks(chosen, {"region": REGION}, tmp_path, progress=False)
     assert rows[0]["notebook"] == notebook

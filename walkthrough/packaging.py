@@ -7,6 +7,7 @@ change is recognised as "unchanged" instead of redeploying.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 import os
@@ -55,6 +56,7 @@ LAMBDA_PLATFORMS = {
 }
 
 
+@functools.lru_cache(maxsize=1)  # 7 MB of deflate (~0.75 s): once per process, not once per step that publishes it
 def build_local_pillow_zip() -> bytes:
     """A layer zip of the installed Pillow: ``python/PIL/...``, its vendored libs and metadata."""
     import importlib.metadata
