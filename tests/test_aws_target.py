@@ -265,7 +265,7 @@ def test_a_deleted_klayers_version_is_explained():
 
 
 def _distribution(settings: Settings, status: str, enabled: bool) -> dict:
-    config = cdn._distribution_config(settings, {"kind": "OAC", "id": "OAC1"})
+    config = cdn.distribution_config(settings, {"kind": "OAC", "id": "OAC1"})
     config["Enabled"] = enabled
     return {"Id": "E1", "ARN": f"arn:aws:cloudfront::{ACCOUNT}:distribution/E1", "Status": status,
             "LastModifiedTime": datetime(2026, 1, 1, tzinfo=timezone.utc), "InProgressInvalidationBatches": 0,

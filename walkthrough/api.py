@@ -22,6 +22,7 @@ API_NAME = "ImageProcessingApi"
 STAGE = "prod"
 RESOURCE = "process"
 STATEMENT_ID = "AllowApiGatewayInvokeProcess"
+DESCRIPTION = 'Manual trigger: POST /process {"key": ...}'
 
 
 def find_api(settings: Settings) -> dict[str, Any] | None:
@@ -33,8 +34,22 @@ def find_api(settings: Settings) -> dict[str, Any] | None:
     return None
 
 
-def _invocation_uri(settings: Settings, function_arn: str) -> str:
+def invocation_uri(settings: Settings, function_arn: str) -> str:
+    """The Lambda proxy integration's URI: API Gateway's path to the function's Invoke API."""
     return f"arn:aws:apigateway:{settings.region}:lambda:path/2015-03-31/functions/{function_arn}/invocations"
+
+
+def rest_api_definition(settings: Settings, name: str = API_NAME) -> dict[str, Any]:
+    """CreateRestApi's arguments (a regional endpoint: no CloudFront in front of a manual trigger)."""
+    return {"name": name, "description": DESCRIPTION, "endpointConfiguration": {"types": ["REGIONAL"]}, "tags": settings.tags}
+
+
+def invoke_permission(settings: Settings, api_id: str) -> dict[str, str]:
+    """Who may invoke the function through the API: API Gateway, for this API's ``POST /process`` only."""
+    return {
+        "Action": "lambda:InvokeFunction", "Principal": "apigateway.amazonaws.com",
+        "SourceArn": f"arn:aws:execute-api:{settings.region}:{aws.account(settings)}:{api_id}/*/POST/{RESOURCE}",
+    }
 
 
 def ensure_api(settings: Settings) -> dict[str, Any]:
@@ -44,10 +59,7 @@ def ensure_api(settings: Settings) -> dict[str, Any]:
     changes: list[str] = []
     api = find_api(settings)
     if api is None:
-        api = apigateway.create_rest_api(
-            name=API_NAME, description="Manual trigger: POST /process {\"key\": ...}",
-            endpointConfiguration={"types": ["REGIONAL"]}, tags=settings.tags,
-        )
+        api = apigateway.create_rest_api(**rest_api_definition(settings))
         changes.append("created the API")
     resources = apigateway.get_resources(restApiId=api["id"])["items"]
     root = next(r for r in resources if r["path"] == "/")
@@ -58,7 +70,7 @@ def ensure_api(settings: Settings) -> dict[str, Any]:
     if "POST" not in (resource.get("resourceMethods") or {}):
         apigateway.put_method(restApiId=api["id"], resourceId=resource["id"], httpMethod="POST", authorizationType="NONE")
         changes.append("added POST")
-    uri = _invocation_uri(settings, function_arn)
+    uri = invocation_uri(settings, function_arn)
     try:
         integration = apigateway.get_integration(restApiId=api["id"], resourceId=resource["id"], httpMethod="POST")
     except apigateway.exceptions.NotFoundException:
@@ -89,16 +101,14 @@ def _grant_invoke(settings: Settings, api_id: str) -> bool:
         statements = json.loads(lam.get_policy(FunctionName=settings.function_name)["Policy"])["Statement"]
     except lam.exceptions.ResourceNotFoundException:
         statements = []
-    source_arn = f"arn:aws:execute-api:{settings.region}:{aws.account(settings)}:{api_id}/*/POST/{RESOURCE}"
+    permission = invoke_permission(settings, api_id)
+    source_arn = permission["SourceArn"]
     for statement in statements:
         if statement.get("Sid") == STATEMENT_ID:
             if json.dumps(statement).find(source_arn) >= 0:
                 return False
             lam.remove_permission(FunctionName=settings.function_name, StatementId=STATEMENT_ID)
-    lam.add_permission(
-        FunctionName=settings.function_name, StatementId=STATEMENT_ID, Action="lambda:InvokeFunction",
-        Principal="apigateway.amazonaws.com", SourceArn=source_arn,
-    )
+    lam.add_permission(FunctionName=settings.function_name, StatementId=STATEMENT_ID, **permission)
     return True
 
 

@@ -40,7 +40,8 @@ INDEX_HTML = """<!doctype html>
 """
 
 
-def _comment(settings: Settings) -> str:
+def comment(settings: Settings) -> str:
+    """How the tutorial's distribution is recognised among an account's: its comment names the bucket it serves."""
     return f"walkthrough: {settings.processed_bucket}"
 
 
@@ -49,28 +50,34 @@ def origin_domain(settings: Settings) -> str:
     return f"{settings.processed_bucket}.s3.{settings.region}.amazonaws.com"
 
 
+def origin_access_control_config(settings: Settings) -> dict[str, str]:
+    """The origin access control: CloudFront signs every request to the bucket (SigV4), so the bucket can trust it."""
+    return {
+        "Name": f"{settings.processed_bucket}-oac", "Description": "walkthrough: CloudFront signs its requests to the processed bucket",
+        "SigningProtocol": "sigv4", "SigningBehavior": "always", "OriginAccessControlOriginType": "s3",
+    }
+
+
 def ensure_origin_access_control(settings: Settings) -> dict[str, Any]:
     cloudfront = aws.client(settings, "cloudfront")
-    name = f"{settings.processed_bucket}-oac"
+    config = origin_access_control_config(settings)
+    name = config["Name"]
     for item in cloudfront.list_origin_access_controls().get("OriginAccessControlList", {}).get("Items", []) or []:
         if item["Name"] == name:
             return {"status": "exists", "kind": "OAC", "id": item["Id"], "name": name}
-    created = cloudfront.create_origin_access_control(OriginAccessControlConfig={
-        "Name": name, "Description": "walkthrough: CloudFront signs its requests to the processed bucket",
-        "SigningProtocol": "sigv4", "SigningBehavior": "always", "OriginAccessControlOriginType": "s3",
-    })["OriginAccessControl"]
+    created = cloudfront.create_origin_access_control(OriginAccessControlConfig=config)["OriginAccessControl"]
     return {"status": "created", "kind": "OAC", "id": created["Id"], "name": name}
 
 
 def ensure_origin_access_identity(settings: Settings) -> dict[str, Any]:
     cloudfront = aws.client(settings, "cloudfront")
-    comment = _comment(settings)
+    note = comment(settings)
     listing = cloudfront.list_cloud_front_origin_access_identities().get("CloudFrontOriginAccessIdentityList", {})
     for item in listing.get("Items", []) or []:
-        if item["Comment"] == comment:
+        if item["Comment"] == note:
             return {"status": "exists", "kind": "OAI", "id": item["Id"], "canonical_user": item["S3CanonicalUserId"]}
     created = cloudfront.create_cloud_front_origin_access_identity(CloudFrontOriginAccessIdentityConfig={
-        "CallerReference": f"walkthrough-{time.time_ns()}", "Comment": comment,
+        "CallerReference": f"walkthrough-{time.time_ns()}", "Comment": note,
     })["CloudFrontOriginAccessIdentity"]
     return {"status": "created", "kind": "OAI", "id": created["Id"], "canonical_user": created["S3CanonicalUserId"]}
 
@@ -95,12 +102,13 @@ def find_distribution(settings: Settings) -> dict[str, Any] | None:
     cloudfront = aws.client(settings, "cloudfront")
     for page in cloudfront.get_paginator("list_distributions").paginate():
         for item in page.get("DistributionList", {}).get("Items", []) or []:
-            if item.get("Comment") == _comment(settings):
+            if item.get("Comment") == comment(settings):
                 return item
     return None
 
 
-def _distribution_config(settings: Settings, access: dict[str, Any]) -> dict[str, Any]:
+def distribution_config(settings: Settings, access: dict[str, Any]) -> dict[str, Any]:
+    """The distribution as CreateDistribution takes it: one S3 origin behind the access control, HTTPS, cached."""
     origin_id = f"{settings.processed_bucket}-origin"
     origin: dict[str, Any] = {
         "Id": origin_id,
@@ -114,7 +122,7 @@ def _distribution_config(settings: Settings, access: dict[str, Any]) -> dict[str
         origin["S3OriginConfig"]["OriginAccessIdentity"] = f"origin-access-identity/cloudfront/{access['id']}"
     return {
         "CallerReference": f"walkthrough-{time.time_ns()}",
-        "Comment": _comment(settings),
+        "Comment": comment(settings),
         "Enabled": True,
         "DefaultRootObject": "index.html",
         "Origins": {"Quantity": 1, "Items": [origin]},
@@ -136,13 +144,13 @@ def ensure_distribution(settings: Settings, access: dict[str, Any]) -> dict[str,
     existing = find_distribution(settings)
     if existing is None:
         created = cloudfront.create_distribution_with_tags(DistributionConfigWithTags={
-            "DistributionConfig": _distribution_config(settings, access),
+            "DistributionConfig": distribution_config(settings, access),
             "Tags": {"Items": settings.tag_list()},
         })["Distribution"]
         return {"status": "created", **_summary(created["Id"], created["DomainName"], created["ARN"], created["Status"])}
     response = cloudfront.get_distribution_config(Id=existing["Id"])
     config, etag = response["DistributionConfig"], response["ETag"]
-    wanted = _distribution_config(settings, access)["Origins"]["Items"][0]
+    wanted = distribution_config(settings, access)["Origins"]["Items"][0]
     current = config["Origins"]["Items"][0]
     known = "OriginAccessControlId" in current or "S3OriginConfig" in current  # moto 5.2 returns neither
     have = (current.get("OriginAccessControlId") or "", current.get("S3OriginConfig", {}).get("OriginAccessIdentity", ""))

@@ -29,8 +29,7 @@ DOCUMENT_MANAGED_POLICIES = (
 )
 INLINE_POLICY_NAME = "ImageProcessingLeastPrivilege"
 POLICY_CHOICES = ("least-privilege", "managed")
-
-
+ROLE_DESCRIPTION = "Runs ImageProcessingFunction (walkthrough tutorial)"
 
 
 def least_privilege_policy(settings: Settings, account: str) -> dict[str, Any]:
@@ -69,7 +68,7 @@ def create_role(settings: Settings, policy: str = "least-privilege") -> dict[str
         role = iam.create_role(
             RoleName=settings.role_name,
             AssumeRolePolicyDocument=json.dumps(TRUST_POLICY),
-            Description="Runs ImageProcessingFunction (walkthrough tutorial)",
+            Description=ROLE_DESCRIPTION,
             Tags=settings.tag_list(),
         )["Role"]
         status = "created"

@@ -45,6 +45,9 @@ LOG_LEVEL = "INFO"
 #: What Lambda answers while a new role has not propagated through IAM yet.
 ROLE_NOT_READY = "cannot be assumed by Lambda"
 ROLE_WAIT_S = 120.0
+DESCRIPTION = "Resizes and watermarks uploaded images, records their metadata"
+#: The largest side of a processed image in the tutorial's runs: the sample photos are small (1024 suits real photos).
+TUTORIAL_MAX_DIMENSION = 400
 _sleep = time.sleep  # tests replace it
 
 
@@ -134,14 +137,16 @@ def logging_config(log_format: str = LOG_FORMAT, log_level: str = LOG_LEVEL) -> 
     return {"LogFormat": "JSON", "ApplicationLogLevel": log_level.upper(), "SystemLogLevel": "INFO"}
 
 
-def deploy_function(
-    settings: Settings, role_arn: str, layer_arn: str, memory_mb: int = MEMORY_MB, timeout_s: int = TIMEOUT_S,
+def function_configuration(
+    settings: Settings, role_arn: Any, layer_arn: Any, memory_mb: int = MEMORY_MB, timeout_s: int = TIMEOUT_S,
     log_format: str = LOG_FORMAT, log_level: str = LOG_LEVEL, **environment: str,
 ) -> dict[str, Any]:
-    """Create the function, or bring its code and configuration up to date; waits until ready."""
-    lam = aws.client(settings, "lambda")
-    code = build_function_zip()
-    config = {
+    """The function's configuration as CreateFunction takes it, and as the CloudFormation template declares it.
+
+    ``role_arn`` and ``layer_arn`` are ARNs here, and references to the
+    template's own role and layer there (``walkthrough.template``).
+    """
+    return {
         "Role": role_arn,
         "Handler": HANDLER,
         "Runtime": settings.runtime,
@@ -150,8 +155,18 @@ def deploy_function(
         "Layers": [layer_arn],
         "Environment": {"Variables": function_environment(settings, **environment)},
         "LoggingConfig": logging_config(log_format, log_level),
-        "Description": "Resizes and watermarks uploaded images, records their metadata",
+        "Description": DESCRIPTION,
     }
+
+
+def deploy_function(
+    settings: Settings, role_arn: str, layer_arn: str, memory_mb: int = MEMORY_MB, timeout_s: int = TIMEOUT_S,
+    log_format: str = LOG_FORMAT, log_level: str = LOG_LEVEL, **environment: str,
+) -> dict[str, Any]:
+    """Create the function, or bring its code and configuration up to date; waits until ready."""
+    lam = aws.client(settings, "lambda")
+    code = build_function_zip()
+    config = function_configuration(settings, role_arn, layer_arn, memory_mb, timeout_s, log_format, log_level, **environment)
     try:
         current = lam.get_function(FunctionName=settings.function_name)["Configuration"]
     except lam.exceptions.ResourceNotFoundException:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import urllib.request
+from dataclasses import dataclass
 from typing import Any
 
 from walkthrough import aws, klayers
@@ -87,8 +88,19 @@ def emulator_python(settings: Settings) -> str:
     return str((runtimes.get(settings.runtime) or {}).get("python") or wanted)
 
 
-def publish_local_pillow_layer(settings: Settings) -> dict[str, Any]:
-    """Publish Pillow for the emulator's Python of the function's runtime, unless the latest version has the same content."""
+@dataclass(frozen=True)
+class LayerContent:
+    """A Pillow layer's zip and what its description says, before it is published (or packaged for CloudFormation)."""
+
+    content: bytes
+    description: str
+    pillow: str
+    architecture: str | None = None
+    wheel: str | None = None
+
+
+def local_layer_content(settings: Settings) -> LayerContent:
+    """Pillow for the emulator's Python of the function's runtime (``pillow_layer="local"``)."""
     version = importlib.metadata.version("pillow")
     python = emulator_python(settings)
     try:
@@ -98,11 +110,11 @@ def publish_local_pillow_layer(settings: Settings) -> dict[str, Any]:
             f"Pillow's wheel for Python {python} is not in the wheel cache and could not be fetched ({exc}); "
             "run `make` once with the network (or `python -m walkthrough.packaging prefetch`, BUNDLE=<dir> offline)."
         ) from None
-    return _publish(settings, content, f"Pillow {version} for Python {python} (the walkthrough's)", version)
+    return LayerContent(content, f"Pillow {version} for Python {python} (the walkthrough's)", version)
 
 
-def publish_built_pillow_layer(settings: Settings, architecture: str = ARCHITECTURE) -> dict[str, Any]:
-    """Build Pillow's manylinux wheel for Python 3.12 into a layer and publish it (needs the package index)."""
+def built_layer_content(settings: Settings, architecture: str = ARCHITECTURE) -> LayerContent:
+    """Pillow's manylinux wheel for Python 3.12 as a layer (``pillow_layer="build"``; needs the package index once)."""
     if settings.is_local and emulator_python(settings) != "3.12":
         raise WalkthroughError(
             f"pillow_layer='build' makes a layer for Python 3.12, but the emulator runs functions with Python "
@@ -113,25 +125,41 @@ def publish_built_pillow_layer(settings: Settings, architecture: str = ARCHITECT
     except RuntimeError as exc:
         raise WalkthroughError(f"Could not build the Pillow layer ({exc}); use pillow_layer='klayers' instead.") from None
     version = wheel.name.split("-")[1]
-    row = _publish(settings, content, f"Pillow {version} ({wheel_tags(wheel)[2]}) built by the walkthrough",
-                   version, architecture)
-    return {**row, "wheel": wheel.name}
+    return LayerContent(content, f"Pillow {version} ({wheel_tags(wheel)[2]}) built by the walkthrough", version,
+                        architecture, wheel.name)
 
 
-def pillow_layer(settings: Settings, choice: str | None = None) -> dict[str, Any]:
-    """The Pillow layer for the function, by ``choice`` (see the module's docstring); a row with its ARN."""
-    choice = (choice or default_choice(settings)).strip().lower()
-    if choice not in CHOICES:
-        raise WalkthroughError(f"Unknown pillow_layer {choice!r}: use one of {', '.join(repr(c) for c in CHOICES)}.")
+def layer_content(settings: Settings, choice: str) -> LayerContent:
+    """The zip of a layer the walkthrough makes itself (``"local"`` or ``"build"``)."""
     if choice == "local":
-        if not settings.is_local:
-            raise WalkthroughError(
-                "pillow_layer='local' packs this machine's Pillow, which only suits the emulator: "
-                "on AWS use 'klayers' (the default), 'document' or 'build'."
-            )
-        return {"choice": choice, **publish_local_pillow_layer(settings)}
-    if choice == "build":
-        return {"choice": choice, **publish_built_pillow_layer(settings)}
+        _local_only(settings)
+        return local_layer_content(settings)
+    return built_layer_content(settings)
+
+
+def _local_only(settings: Settings) -> None:
+    if not settings.is_local:
+        raise WalkthroughError(
+            "pillow_layer='local' packs this machine's Pillow, which only suits the emulator: "
+            "on AWS use 'klayers' (the default), 'document' or 'build'."
+        )
+
+
+def publish_local_pillow_layer(settings: Settings) -> dict[str, Any]:
+    """Publish Pillow for the emulator's Python of the function's runtime, unless the latest version has the same content."""
+    made = local_layer_content(settings)
+    return _publish(settings, made.content, made.description, made.pillow)
+
+
+def publish_built_pillow_layer(settings: Settings, architecture: str = ARCHITECTURE) -> dict[str, Any]:
+    """Build Pillow's manylinux wheel for Python 3.12 into a layer and publish it (needs the package index)."""
+    made = built_layer_content(settings, architecture)
+    row = _publish(settings, made.content, made.description, made.pillow, architecture)
+    return {**row, "wheel": made.wheel}
+
+
+def public_layer(settings: Settings, choice: str) -> dict[str, Any]:
+    """A public Klayers layer: the document's ARN (``"document"``) or Klayers' current one (``"klayers"``)."""
     document = document_layer_arn(settings.region)
     if choice == "document":
         return {"choice": choice, "layer": DOCUMENT_LAYER.split(":")[0], "arn": document, "status": "public (Klayers)"}
@@ -139,3 +167,22 @@ def pillow_layer(settings: Settings, choice: str | None = None) -> dict[str, Any
     status = "public (Klayers, current)" if found["source"] == "klayers" else "public (the document's: Klayers unreachable)"
     return {"choice": choice, "layer": found["arn"].split(":")[-2], "arn": found["arn"], "status": status,
             "pillow": found["version"] or "?"}
+
+
+def resolve_choice(settings: Settings, choice: str | None) -> str:
+    """``choice`` checked, or the target's default (``default_choice``)."""
+    choice = (choice or default_choice(settings)).strip().lower()
+    if choice not in CHOICES:
+        raise WalkthroughError(f"Unknown pillow_layer {choice!r}: use one of {', '.join(repr(c) for c in CHOICES)}.")
+    return choice
+
+
+def pillow_layer(settings: Settings, choice: str | None = None) -> dict[str, Any]:
+    """The Pillow layer for the function, by ``choice`` (see the module's docstring); a row with its ARN."""
+    choice = resolve_choice(settings, choice)
+    if choice == "local":
+        _local_only(settings)
+        return {"choice": choice, **publish_local_pillow_layer(settings)}
+    if choice == "build":
+        return {"choice": choice, **publish_built_pillow_layer(settings)}
+    return public_layer(settings, choice)

@@ -45,7 +45,7 @@ def ensure_before(
     settings: Settings,
     step: int,
     policy: str = "least-privilege",
-    max_dimension: int = 400,
+    max_dimension: int = lambda_fn.TUTORIAL_MAX_DIMENSION,
     access: str = "oac",
     pillow_layer: str | None = None,
 ) -> Table:

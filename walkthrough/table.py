@@ -12,6 +12,18 @@ from walkthrough import aws
 from walkthrough.config import Settings
 
 PARTITION_KEY = "filename"
+BILLING_MODE = "PAY_PER_REQUEST"
+
+
+def table_definition(settings: Settings) -> dict[str, Any]:
+    """CreateTable's arguments, which are also the CloudFormation table's properties (``walkthrough.template``)."""
+    return {
+        "TableName": settings.table_name,
+        "AttributeDefinitions": [{"AttributeName": PARTITION_KEY, "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}],
+        "BillingMode": BILLING_MODE,
+        "Tags": settings.tag_list(),
+    }
 
 
 def create_table(settings: Settings) -> dict[str, Any]:
@@ -21,13 +33,7 @@ def create_table(settings: Settings) -> dict[str, Any]:
     try:
         dynamodb.describe_table(TableName=settings.table_name)
     except dynamodb.exceptions.ResourceNotFoundException:
-        dynamodb.create_table(
-            TableName=settings.table_name,
-            AttributeDefinitions=[{"AttributeName": PARTITION_KEY, "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-            Tags=settings.tag_list(),
-        )
+        dynamodb.create_table(**table_definition(settings))
         status = "created"
     dynamodb.get_waiter("table_exists").wait(TableName=settings.table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     return {"status": status, **describe_table(settings)}

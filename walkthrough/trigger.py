@@ -20,6 +20,27 @@ NOTIFICATION_ID = "ProcessUploadedImages"
 EVENTS = ["s3:ObjectCreated:*"]
 
 
+def s3_permission(settings: Settings) -> dict[str, str]:
+    """Who may invoke the function and for what: S3, for the raw bucket of this account only.
+
+    AddPermission's arguments (with ``FunctionName`` and ``StatementId``), and the
+    template's ``AWS::Lambda::Permission``. ``SourceAccount`` matters because a
+    bucket ARN names no account: someone who re-creates a deleted bucket of that
+    name elsewhere could otherwise invoke the function.
+    """
+    return {
+        "Action": "lambda:InvokeFunction",
+        "Principal": "s3.amazonaws.com",
+        "SourceArn": f"arn:aws:s3:::{settings.raw_bucket}",
+        "SourceAccount": aws.account(settings),
+    }
+
+
+def notification_configurations(function_arn: Any) -> list[dict[str, Any]]:
+    """The raw bucket's Lambda notification, as PutBucketNotificationConfiguration takes it."""
+    return [{"Id": NOTIFICATION_ID, "LambdaFunctionArn": function_arn, "Events": EVENTS}]
+
+
 def _function_policy(settings: Settings) -> dict[str, Any]:
     lam = aws.client(settings, "lambda")
     try:
@@ -34,14 +55,7 @@ def allow_s3_to_invoke(settings: Settings) -> dict[str, Any]:
     if existing:
         return {"status": "exists", "statement": existing[0]}
     lam = aws.client(settings, "lambda")
-    response = lam.add_permission(
-        FunctionName=settings.function_name,
-        StatementId=STATEMENT_ID,
-        Action="lambda:InvokeFunction",
-        Principal="s3.amazonaws.com",
-        SourceArn=f"arn:aws:s3:::{settings.raw_bucket}",
-        SourceAccount=aws.account(settings),
-    )
+    response = lam.add_permission(FunctionName=settings.function_name, StatementId=STATEMENT_ID, **s3_permission(settings))
     statement = response["Statement"]
     return {"status": "created", "statement": json.loads(statement) if isinstance(statement, str) else statement}
 
@@ -51,7 +65,7 @@ def configure_notification(settings: Settings) -> dict[str, Any]:
     lam, s3 = aws.client(settings, "lambda"), aws.client(settings, "s3")
     function_arn = lam.get_function(FunctionName=settings.function_name)["Configuration"]["FunctionArn"]
     current = describe_notification(settings)
-    wanted = [{"Id": NOTIFICATION_ID, "LambdaFunctionArn": function_arn, "Events": EVENTS}]
+    wanted = notification_configurations(function_arn)
     if [{k: c.get(k) for k in ("Id", "LambdaFunctionArn", "Events")} for c in current] == wanted:
         return {"status": "exists", "configuration": current}
     s3.put_bucket_notification_configuration(
