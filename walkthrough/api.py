@@ -23,6 +23,7 @@ STAGE = "prod"
 RESOURCE = "process"
 STATEMENT_ID = "AllowApiGatewayInvokeProcess"
 DESCRIPTION = 'Manual trigger: POST /process {"key": ...}'
+DEPLOYMENT_DESCRIPTION = "walkthrough"
 
 
 def find_api(settings: Settings) -> dict[str, Any] | None:
@@ -83,7 +84,7 @@ def ensure_api(settings: Settings) -> dict[str, Any]:
         changes.append("Lambda proxy integration")
     stages = {s["stageName"] for s in apigateway.get_stages(restApiId=api["id"]).get("item", [])}
     if changes or STAGE not in stages:
-        apigateway.create_deployment(restApiId=api["id"], stageName=STAGE, description="walkthrough")
+        apigateway.create_deployment(restApiId=api["id"], stageName=STAGE, description=DEPLOYMENT_DESCRIPTION)
         changes.append(f"deployed to {STAGE}")
     if _grant_invoke(settings, api["id"]):
         changes.append("permission for API Gateway")

@@ -39,6 +39,8 @@ import inspect
 import json
 import os
 import re
+import threading
+import uuid
 from dataclasses import dataclass, field
 from datetime import timezone
 from typing import Any, Callable, Mapping
@@ -823,3 +825,430 @@ def _serve_public_layers() -> None:
 
     layers_versions_by_arn._walkthrough = True  # type: ignore[attr-defined]
     lambda_models.LambdaBackend.layers_versions_by_arn = layers_versions_by_arn  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------- CloudFormation
+#
+# moto's CloudFormation finds a resource type's model among CloudFormationModel's direct
+# subclasses (``parsing.get_model_map``, cached): its extension point. The emulator's handlers
+# (``cloudformation.py``) become such models, defined after moto's so they win for their type.
+# Around them, what moto's stacks lack and AWS does: DependsOn honoured by change sets, a
+# failed creation rolled back (ROLLBACK_COMPLETE) instead of an HTTP 500, a failed deletion
+# reported (DELETE_FAILED) instead of a stack that says it is gone, deletion in reverse
+# dependency order, a stack event per resource, outputs after a change set, and the template
+# checked before anything is created.
+
+
+@functools.lru_cache(maxsize=1)
+def _cfn() -> Any:
+    """moto's CloudFormation modules, imported on first use (about 1 s: they import most of moto's services)."""
+    from types import SimpleNamespace
+
+    from moto.cloudformation import exceptions, models, parsing
+    from moto.core.common_models import CloudFormationModel
+    from moto.logs import models as logs_models  # noqa: F401 - defines AWS::Logs::LogGroup's model, which parsing.py does not import
+
+    return SimpleNamespace(exceptions=exceptions, models=models, parsing=parsing, CloudFormationModel=CloudFormationModel)
+
+
+def cloudformation_internals() -> list[tuple[Any, str, str]]:
+    """The CloudFormation internals the emulator relies on (checked by ``check_internals(cloudformation=True)``)."""
+    cfn = _cfn()
+    return [
+        (cfn.parsing, "get_model_list", "finds resource models among CloudFormationModel's subclasses (cached)"),
+        (cfn.parsing, "get_model_map", "maps a resource type to its model (cached)"),
+        (cfn.parsing, "get_name_type_map", "maps a resource type to its name property (cached)"),
+        (cfn.parsing, "parse_and_create_resource", "creates one resource of a stack (wrapped)"),
+        (cfn.parsing, "NULL_MODELS", "resource types moto ignores on purpose"),
+        (cfn.parsing, "OutputMap", "a stack's outputs"),
+        (cfn.parsing.ResourceMap, "delete", "deletes a stack's resources (replaced: reverse dependency order)"),
+        (cfn.parsing.ResourceMap, "_delete_resource", "deletes one resource of a stack"),
+        (cfn.models.Stack, "create_resources", "creates a new stack's resources (wrapped: rollback)"),
+        (cfn.models.Stack, "parse_template", "reads a template (YAML or JSON)"),
+        (cfn.models.Stack, "_create_output_map", "a stack's outputs from its template"),
+        (cfn.models.Stack, "_add_stack_event", "the stack's own events"),
+        (cfn.models.Stack, "_parse_template", "the stack's template as a dict"),
+        (cfn.models, "Event", "a resource's stack events"),
+        (cfn.models, "cloudformation_backends", "finds the stack a resource belongs to"),
+        (cfn.models.CloudFormationBackend, "create_stack", "CreateStack (wrapped: template checks)"),
+        (cfn.models.CloudFormationBackend, "create_change_set", "CreateChangeSet (wrapped: template checks)"),
+        (cfn.models.CloudFormationBackend, "execute_change_set", "ExecuteChangeSet (wrapped: rollback, outputs)"),
+        (cfn.models.CloudFormationBackend, "delete_stack", "DeleteStack (wrapped: DELETE_FAILED)"),
+        (cfn.exceptions, "ValidationError", "CloudFormation's ValidationError"),
+        (cfn.exceptions, "UnformattedGetAttTemplateException", "an attribute Fn::GetAtt cannot read"),
+        (cfn.CloudFormationModel, "create_from_cloudformation_json", "the resource model interface"),
+    ]
+
+
+#: The CloudFormation functions the emulator wraps: (name, original, expected leading parameters).
+def cloudformation_signatures() -> list[tuple[str, Callable[[], Any], list[str]]]:
+    cfn = _cfn()
+    return [
+        ("parsing.parse_and_create_resource", lambda: _CFN_ORIGINAL.get("create_resource", cfn.parsing.parse_and_create_resource),
+         ["logical_id", "resource_json", "resources_map", "account_id", "region_name"]),
+        ("ResourceMap._delete_resource", lambda: _CFN_ORIGINAL.get("delete_resource", cfn.parsing.ResourceMap._delete_resource),
+         ["self", "parsed_resource", "resource_json"]),
+        ("CloudFormationBackend.create_stack", lambda: _CFN_ORIGINAL.get("create_stack", cfn.models.CloudFormationBackend.create_stack),
+         ["self", "name", "template", "parameters"]),
+        ("CloudFormationBackend.create_change_set", lambda: _CFN_ORIGINAL.get("create_change_set", cfn.models.CloudFormationBackend.create_change_set),
+         ["self", "stack_name", "change_set_name", "template", "parameters", "description", "change_set_type"]),
+        ("CloudFormationBackend.execute_change_set", lambda: _CFN_ORIGINAL.get("execute_change_set", cfn.models.CloudFormationBackend.execute_change_set),
+         ["self", "change_set_name", "stack_name"]),
+        ("CloudFormationBackend.delete_stack", lambda: _CFN_ORIGINAL.get("delete_stack", cfn.models.CloudFormationBackend.delete_stack),
+         ["self", "name_or_stack_id"]),
+    ]
+
+
+_CFN_ORIGINAL: dict[str, Any] = {}
+#: resource type -> the emulator's handler (``cloudformation.Handler``); the models look their handler up here.
+_CFN_HANDLERS: dict[str, Any] = {}
+_CFN_MODELS: dict[str, type] = {}
+_CFN_LOCK = threading.Lock()
+
+
+def _moto_reason(exc: BaseException) -> str:
+    """A moto model's exception as a resource handler's status reason."""
+    from walkthrough.emulator.cloudformation import ResourceFailed
+
+    if isinstance(exc, ResourceFailed):
+        return exc.reason
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    code = str(getattr(exc, "error_type", "") or getattr(exc, "code", "") or type(exc).__name__)
+    handler_code = ("AlreadyExists" if "Exists" in code or "Conflict" in code else
+                    "NotFound" if "NotFound" in code or "NoSuch" in code else "InvalidRequest")
+    return f'Resource handler returned message: "{message}" (RequestToken: {uuid.uuid4()}, HandlerErrorCode: {handler_code})'
+
+
+#: Stacks being deleted: moto takes a stack out of its list before deleting its resources.
+_DELETING: dict[str, Any] = {}
+
+
+def _stack_of(account_id: str, region: str, stack_id: str) -> Any:
+    backend = _cfn().models.cloudformation_backends[account_id][region]
+    return backend.stacks.get(stack_id) or _DELETING.get(stack_id) or backend.deleted_stacks.get(stack_id)
+
+
+def _resource_event(stack: Any, logical_id: str, physical_id: str, kind: str, status: str, reason: str | None = None) -> None:
+    if stack is None:
+        return
+    stack.events.append(_cfn().models.Event(
+        stack_id=stack.stack_id, stack_name=stack.name, logical_resource_id=logical_id, physical_resource_id=physical_id or "",
+        resource_type=kind, resource_status=status, resource_status_reason=reason, resource_properties=None,
+    ))
+
+
+def _model_class(type_name: str) -> type:
+    """A CloudFormation resource model for ``type_name`` that hands every operation to the emulator's handler."""
+    from walkthrough.emulator import cloudformation
+
+    cfn = _cfn()
+
+    def handler() -> Any:
+        return _CFN_HANDLERS[type_name]
+
+    class HandlerModel(cfn.CloudFormationModel):  # type: ignore[misc, valid-type]
+        def __init__(self, request: Any, created: Any) -> None:
+            self.request, self.created = request, created
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return type_name
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return str(handler().name_property)
+
+        @classmethod
+        def has_cfn_attr(cls, attr: str) -> bool:
+            return attr in handler().attributes
+
+        @staticmethod
+        def _request(resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str,
+                     logical_id: str, stack_id: str) -> Any:
+            properties = dict(cloudformation_json.get("Properties") or {})
+            name_property = handler().name_property
+            # moto reads the name from its own model's name property, wrong for some types (LayerVersion's is LayerName)
+            physical = str(properties.get(name_property) or resource_name) if name_property else resource_name
+            return cloudformation.Request(logical_id, type_name, physical, properties, account_id, region_name, stack_id)
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
+                                            region_name: str, **kwargs: Any) -> Any:
+            request = cls._request(resource_name, cloudformation_json, account_id, region_name,
+                                   str(kwargs.get("LogicalId", "")), str(kwargs.get("StackId", "")))
+            return cls(request, handler().create(request))
+
+        @classmethod
+        def update_from_cloudformation_json(cls, original_resource: Any, new_resource_name: str, cloudformation_json: dict[str, Any],
+                                            account_id: str, region_name: str) -> Any:
+            old = original_resource.request
+            new = cls._request(new_resource_name, cloudformation_json, account_id, region_name, old.logical_id, old.stack_id)
+            name_property = handler().name_property
+            if not (name_property and new.properties.get(name_property)):
+                new = cloudformation.with_properties(new, new.properties, old.physical_name)  # generated names stay
+            return cls(new, handler().update(original_resource.created, old, new))
+
+        @classmethod
+        def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
+                                            region_name: str) -> None:
+            request = cls._request(resource_name, cloudformation_json, account_id, region_name, "", "")
+            handler().delete(cloudformation.Created(resource_name), request)
+
+        @property
+        def physical_resource_id(self) -> str:
+            return str(self.created.physical_id)
+
+        def get_cfn_attribute(self, attribute_name: str) -> Any:
+            if attribute_name in self.created.attributes:
+                return self.created.attributes[attribute_name]
+            raise cfn.exceptions.UnformattedGetAttTemplateException()
+
+        def delete(self, account_id: str, region_name: str) -> None:
+            handler().delete(self.created, self.request)
+
+        def is_created(self) -> bool:
+            return True
+
+    HandlerModel.__name__ = HandlerModel.__qualname__ = "Walkthrough" + type_name.replace("AWS::", "").replace("::", "")
+    return HandlerModel
+
+
+def cloudformation_model(type_name: str) -> type | None:
+    """The model moto's CloudFormation uses for a resource type now (None: it cannot create that type)."""
+    return _cfn().parsing.get_model_map().get(type_name)
+
+
+def _creatable(type_name: str) -> bool:
+    parsing = _cfn().parsing
+    return type_name.startswith("Custom::") or type_name in parsing.NULL_MODELS or type_name in parsing.get_model_map()
+
+
+def install_cloudformation(handlers: Mapping[str, Any]) -> None:
+    """Make moto's CloudFormation use the emulator's handlers for their types, and behave as AWS's does (idempotent)."""
+    cfn = _cfn()
+    with _CFN_LOCK:
+        _CFN_HANDLERS.update(handlers)
+        for type_name in handlers:
+            if type_name not in _CFN_MODELS:
+                _CFN_MODELS[type_name] = _model_class(type_name)
+        for cached in (cfn.parsing.get_model_list, cfn.parsing.get_model_map, cfn.parsing.get_name_type_map):
+            cached.cache_clear()  # the map is built once from the subclasses; ours are new
+        wrong = [t for t in handlers if cfn.parsing.get_model_map().get(t) is not _CFN_MODELS[t]]
+        if wrong:
+            raise RuntimeError(f"moto's CloudFormation does not pick the emulator's models for {', '.join(wrong)}")
+        if not _CFN_ORIGINAL:
+            problems = check_cloudformation_internals()
+            if problems:
+                raise RuntimeError("moto's CloudFormation changed; the emulator cannot hook: " + "; ".join(problems))
+            _patch_cloudformation(cfn)
+
+
+def check_cloudformation_internals() -> list[str]:
+    """Names of the CloudFormation internals that are missing or changed (empty: all there)."""
+    problems = [f"{getattr(owner, '__name__', owner)}.{name} ({why})" for owner, name, why in cloudformation_internals()
+                if not hasattr(owner, name)]
+    for name, original, expected in cloudformation_signatures():
+        try:
+            params = list(inspect.signature(original()).parameters)
+        except (AttributeError, TypeError, ValueError):
+            continue  # reported as missing above
+        if params[: len(expected)] != expected:
+            problems.append(f"{name}{params} (expected {', '.join(expected)})")
+    return problems
+
+
+def _patch_cloudformation(cfn: Any) -> None:
+    from walkthrough.emulator import cloudformation
+
+    parsing, models = cfn.parsing, cfn.models
+    backend_class = models.CloudFormationBackend
+    _CFN_ORIGINAL.update(
+        create_resource=parsing.parse_and_create_resource, delete_resource=parsing.ResourceMap._delete_resource,
+        create_resources=models.Stack.create_resources, create_stack=backend_class.create_stack,
+        create_change_set=backend_class.create_change_set, execute_change_set=backend_class.execute_change_set,
+        delete_stack=backend_class.delete_stack,
+    )
+    original = dict(_CFN_ORIGINAL)
+
+    def create_resource(logical_id: str, resource_json: dict[str, Any], resources_map: Any, account_id: str, region_name: str) -> Any:
+        condition = resource_json.get("Condition")
+        if condition and not resources_map.lazy_condition_map[condition]:
+            return None
+        declared = resources_map._resource_json_map
+        # what it needs first: DependsOn (moto's change sets ignore it) and what its properties refer to
+        for needed in [*cloudformation._depends_on(resource_json), *cloudformation._references(resource_json.get("Properties") or {})]:
+            if needed in declared and needed != logical_id:
+                resources_map[needed]
+        stack = _stack_of(account_id, region_name, resources_map.stack_id)
+        kind = str(resource_json.get("Type", ""))
+        _resource_event(stack, logical_id, "", kind, "CREATE_IN_PROGRESS")
+        try:
+            resource = original["create_resource"](logical_id, resource_json, resources_map, account_id, region_name)
+        except cloudformation.ResourceFailed as failed:
+            failed.logical_id, failed.resource_type = failed.logical_id or logical_id, failed.resource_type or kind
+            if failed.logical_id == logical_id:
+                _resource_event(stack, logical_id, "", kind, "CREATE_FAILED", failed.reason)
+            raise
+        except Exception as exc:  # noqa: BLE001 - a moto model's error (a role name taken ...): the resource failed
+            reason = _moto_reason(exc)
+            _resource_event(stack, logical_id, "", kind, "CREATE_FAILED", reason)
+            raise cloudformation.ResourceFailed(reason, logical_id, kind) from exc
+        _resource_event(stack, logical_id, getattr(resource, "physical_resource_id", "") or "", kind, "CREATE_COMPLETE")
+        return resource
+
+    def delete_resource(self: Any, parsed_resource: Any, resource_json: dict[str, Any]) -> None:
+        stack = _stack_of(self._account_id, self._region_name, self.stack_id)
+        logical_id = getattr(parsed_resource, "logical_resource_id", "")
+        physical_id = str(getattr(parsed_resource, "physical_resource_id", "") or "")
+        kind = str(resource_json.get("Type", ""))
+        _resource_event(stack, logical_id, physical_id, kind, "DELETE_IN_PROGRESS")
+        try:
+            original["delete_resource"](self, parsed_resource, resource_json)
+        except Exception as exc:  # noqa: BLE001 - reported as the resource's DELETE_FAILED
+            reason = _moto_reason(exc)
+            _resource_event(stack, logical_id, physical_id, kind, "DELETE_FAILED", reason)
+            raise cloudformation.ResourceFailed(reason, logical_id, kind) from exc
+        _resource_event(stack, logical_id, physical_id, kind, "DELETE_COMPLETE")
+
+    def delete_resources(self: Any) -> None:
+        """Dependents first, as CloudFormation deletes; what a failed resource needs stays (and the stack says DELETE_FAILED)."""
+        template = {"Resources": dict(self._resource_json_map)}
+        graph = cloudformation.dependencies(template)
+        order: list[str] = []
+
+        def visit(node: str, seen: set[str]) -> None:
+            if node in order or node in seen:
+                return
+            seen.add(node)
+            for dependent in [n for n, needs in graph.items() if node in needs]:
+                visit(dependent, seen)
+            order.append(node)
+
+        for node in graph:
+            visit(node, set())
+        blocked: set[str] = set()
+        failures: list[Any] = []
+        for logical_id in order:
+            resource_json = self._resource_json_map.get(logical_id) or {}
+            if logical_id in blocked or resource_json.get("DeletionPolicy") == "Retain":
+                continue
+            parsed = self._parsed_resources.get(logical_id)
+            if parsed is not None and not isinstance(parsed, str):
+                try:
+                    self._delete_resource(parsed, resource_json)
+                except cloudformation.ResourceFailed as exc:  # CloudFormation goes on with what does not depend on it
+                    failures.append(exc)
+                    pending = list(graph.get(logical_id, []))
+                    while pending:
+                        needed = pending.pop()
+                        if needed not in blocked:
+                            blocked.add(needed)
+                            pending += graph.get(needed, [])
+                    continue
+                self._parsed_resources.pop(logical_id, None)
+            # moto's map creates any resource it is asked for, so a deleted one must leave it
+            self._resource_json_map = {k: v for k, v in self._resource_json_map.items() if k != logical_id}
+        if failures:
+            raise cloudformation.ResourceFailed(failures[0].reason, ", ".join(f.logical_id for f in failures), failures[0].resource_type)
+
+    def roll_back(stack: Any, failure: Any, creating: bool) -> None:
+        verb = "create" if creating else "update"
+        stack.status = "ROLLBACK_IN_PROGRESS" if creating else "UPDATE_ROLLBACK_IN_PROGRESS"
+        stack._add_stack_event(stack.status, resource_status_reason=f"The following resource(s) failed to {verb}: "
+                               f"[{failure.logical_id}]. Rollback requested by user.")
+        if not creating:  # an honest limit: what the update changed keeps its new properties
+            stack.status = "UPDATE_ROLLBACK_COMPLETE"
+            stack._add_stack_event(stack.status, resource_status_reason="The walkthrough emulator does not restore the "
+                                   "resources this update changed before the failure; they keep the update's properties.")
+            return
+        try:
+            stack.resource_map.delete()
+        except Exception as exc:  # noqa: BLE001
+            stack.status = "ROLLBACK_FAILED"
+            stack._add_stack_event(stack.status, resource_status_reason=_moto_reason(exc))
+            return
+        stack.resource_map._resource_json_map = {}
+        stack.output_map = parsing.OutputMap(stack.resource_map, {}, stack.stack_id)  # outputs would re-create resources
+        stack.status = "ROLLBACK_COMPLETE"
+        stack._add_stack_event(stack.status)
+
+    def create_resources(self: Any) -> None:
+        try:
+            original["create_resources"](self)
+        except cloudformation.ResourceFailed as failure:
+            roll_back(self, failure, creating=True)
+
+    def checked(template_text: Any) -> dict[str, Any]:
+        try:
+            template = models.Stack.parse_template(template_text) if isinstance(template_text, str) else dict(template_text or {})
+        except Exception:  # noqa: BLE001 - moto answers an unreadable template with its own error
+            return {}
+        problems = cloudformation.template_problems(template or {}, _creatable)
+        if problems:
+            raise cfn.exceptions.ValidationError(message=problems[0])
+        return template or {}
+
+    def create_stack(self: Any, name: str, template: str, parameters: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        circle = cloudformation.circular_dependency(checked(template))
+        if circle:
+            raise cfn.exceptions.ValidationError(message=circle)
+        return original["create_stack"](self, name, template, parameters, *args, **kwargs)
+
+    def create_change_set(self: Any, stack_name: str, change_set_name: str, template: str, parameters: dict[str, str],
+                          description: str, change_set_type: str, *args: Any, **kwargs: Any) -> Any:
+        circle = cloudformation.circular_dependency(checked(template))
+        answer = original["create_change_set"](self, stack_name, change_set_name, template, parameters, description,
+                                               change_set_type, *args, **kwargs)
+        if circle:  # CloudFormation accepts the request, then fails the change set
+            change_set = self.change_sets[answer[0]]
+            change_set.status, change_set.execution_status, change_set.status_reason = "FAILED", "UNAVAILABLE", circle
+        return answer
+
+    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        change_set = self.change_sets.get(change_set_name) or next(
+            (c for c in self.change_sets.values() if c.change_set_name == change_set_name
+             and (stack_name is None or self.stacks.get(c.stack_id) is None or self.stacks[c.stack_id].name == stack_name)), None)
+        if change_set is None or change_set.execution_status != "AVAILABLE":
+            status = "no such change set" if change_set is None else f"its status is {change_set.execution_status}"
+            raise cfn.exceptions.ValidationError(message=f"ChangeSet [{change_set_name}] cannot be executed: {status}")
+        stack = self.stacks[change_set.stack_id]
+        try:
+            original["execute_change_set"](self, change_set_name, stack_name)
+        except cloudformation.ResourceFailed as failure:
+            change_set.execution_status = "EXECUTE_FAILED"
+            stack.template = change_set.template
+            stack._parse_template()
+            roll_back(stack, failure, creating=change_set.change_set_type == "CREATE")
+            return
+        stack._parse_template()  # moto keeps the outputs of the empty template a new change set's stack starts with
+        stack.description = stack.template_dict.get("Description")
+        stack.output_map = stack._create_output_map()
+
+    def delete_stack(self: Any, name_or_stack_id: str) -> None:
+        stack = self.stacks.get(name_or_stack_id) or next((s for s in self.stacks.values() if s.name == name_or_stack_id), None)
+        if stack is not None:
+            _DELETING[stack.stack_id] = stack
+        try:
+            original["delete_stack"](self, name_or_stack_id)
+        except cloudformation.ResourceFailed as failure:
+            if stack is None:
+                raise
+            self.deleted_stacks.pop(stack.stack_id, None)
+            self.stacks[stack.stack_id] = stack  # still there, as on AWS, to be deleted again once the cause is fixed
+            stack.status = "DELETE_FAILED"
+            stack._add_stack_event(stack.status, resource_status_reason=f"The following resource(s) failed to delete: [{failure.logical_id}]. ")
+        finally:
+            if stack is not None:
+                _DELETING.pop(stack.stack_id, None)
+
+    for function in (create_resource, delete_resource, delete_resources, create_resources, create_stack, create_change_set,
+                     execute_change_set, delete_stack):
+        function._walkthrough = True  # type: ignore[attr-defined]
+    parsing.parse_and_create_resource = create_resource
+    parsing.ResourceMap._delete_resource = delete_resource
+    parsing.ResourceMap.delete = delete_resources
+    models.Stack.create_resources = create_resources
+    backend_class.create_stack = create_stack
+    backend_class.create_change_set = create_change_set
+    backend_class.execute_change_set = execute_change_set
+    backend_class.delete_stack = delete_stack

@@ -15,6 +15,7 @@ This module only wires the parts together; each is one concern:
 ``cloudfront_api``  CloudFront's control plane where moto lacks it (OAI)
 ``cloudfront_content`` a distribution's content, served on loopback
 ``apigateway``      API Gateway stages routed to Lambda proxy integrations
+``cloudformation``  CloudFormation's resource handlers where moto lacks or drops a type
 ``faults``          test-only fault injection
 ``origins``         the host check (DNS rebinding) and CORS
 ``signatures``      SigV4 verification: only the emulator's keys (and those it minted)
@@ -69,7 +70,7 @@ from werkzeug.serving import make_server  # noqa: E402
 
 from walkthrough.emulator.apigateway import ApiGateway  # noqa: E402
 from walkthrough.emulator.async_invoke import RETRY_DELAYS_S, AsyncInvoker, request_depth, retry_delays_from_env, set_request_depth  # noqa: E402
-from walkthrough.emulator import credentials, lifecycle  # noqa: E402
+from walkthrough.emulator import cloudformation, credentials, lifecycle  # noqa: E402
 from walkthrough.emulator.clients import InternalClients  # noqa: E402
 from walkthrough.emulator.cloudfront_api import CloudFrontApi  # noqa: E402
 from walkthrough.emulator.cloudfront_content import CloudFrontContent  # noqa: E402
@@ -114,6 +115,16 @@ class Emulator:
         self.notifications = NotificationValidation(self.clients, _bucket_account)
         self.bucket_defaults = BucketDefaults(self.clients)
         self.s3_access = S3Access()
+        self._cloudformation_ready = False
+
+    def ensure_cloudformation(self) -> None:
+        """Hand CloudFormation's resources to the emulator's handlers, at the first CloudFormation request.
+
+        Not at start: moto's CloudFormation imports most of moto (about 1 s) and most runs never use it.
+        """
+        if not self._cloudformation_ready:
+            moto_internals.install_cloudformation(cloudformation.handlers(self.clients))
+            self._cloudformation_ready = True
 
     def _run_now(self, function: Any, event: Any, client_context: dict[str, Any] | None = None) -> InvocationResult:
         spec = moto_internals.spec_of(function)
@@ -207,6 +218,8 @@ class EmulatorApp:
         refusal = self.emulator.roles.authorize(environ)  # a function's call, judged by its role
         if refusal is not None:
             return refusal_response(refusal, start_response)
+        if signing_service(environ) == "cloudformation":
+            self.emulator.ensure_cloudformation()
         if self.emulator.faults.active:  # test-only: the next N matching requests fail
             failed = self._fault(environ, start_response)
             if failed is not None:
