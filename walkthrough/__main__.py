@@ -65,7 +65,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     plan = commands.add_parser("plan", help="list what a run would create and roughly what it costs (creates nothing)")
     _add_target(plan)
+
+    template = commands.add_parser("template", help="print the pipeline as one CloudFormation template (YAML)")
+    _add_target(template)
+    _add_stack_options(template)
+    template.add_argument("--output", metavar="FILE", help="write it to FILE instead of printing it")
+    template.add_argument("--artifacts", metavar="DIR",
+                          help="write the function's and layer's zips to DIR and name them by path (for `aws cloudformation package`)")
+
+    deploy = commands.add_parser("deploy", help="deploy the pipeline as one CloudFormation stack (the same resources as the notebooks)")
+    _add_target(deploy)
+    _add_stack_options(deploy)
+    deploy.add_argument("--yes", action="store_true", help="target aws: create the stack without asking")
     return parser
+
+
+def _add_stack_options(parser: argparse.ArgumentParser) -> None:
+    from walkthrough import iam, layer
+
+    parser.add_argument("--prefix", default="", help="put PREFIX- in front of every name, to stand beside the notebooks' pipeline")
+    parser.add_argument("--pillow-layer", choices=layer.CHOICES, default=None,
+                        help="as notebook 04's pillow_layer (default: local on the emulator, klayers on AWS)")
+    parser.add_argument("--policy", choices=iam.POLICY_CHOICES, default="least-privilege", help="the role's permissions (as notebook 03)")
+    parser.add_argument("--no-api", action="store_true", help="leave out the optional API Gateway trigger (notebook 08)")
 
 
 def _add_target(parser: argparse.ArgumentParser) -> None:
@@ -271,9 +293,66 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stack_target(args: argparse.Namespace) -> Settings:
+    """The settings a stack command works on: the emulator running (locally), the account known."""
+    settings, _ = _notebook_parameters(args)
+    if settings.is_local:
+        from walkthrough.emulator import lifecycle
+
+        lifecycle.ensure_running(settings.emulator_port)
+    return aws.resolve(settings)
+
+
+def _template(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from walkthrough import stack, template
+
+    settings = _stack_target(args)
+    output = Path(args.output) if args.output else None
+    locate = None
+    if args.artifacts:
+        locate = template.in_folder(Path(args.artifacts), (output.parent if output else Path.cwd()))
+    rendered = stack.render(settings, args.prefix, args.pillow_layer, args.policy, with_api=not args.no_api, locate=locate)
+    if output is None:
+        sys.stdout.write(rendered.text)
+        return 0
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(rendered.text)
+    where = (f"zips in {args.artifacts}/ (`aws cloudformation package --template-file {output} --s3-bucket <bucket> "
+             "--output-template-file packaged.yaml` uploads them)") if args.artifacts else \
+        f"code in s3://{stack.artifacts_bucket(settings)}/{rendered.stack}/ (`python -m walkthrough deploy` uploads it)"
+    print(f"Wrote {output}: stack {rendered.stack}, {len(rendered.template['Resources'])} resources; {where}.")
+    return 0
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from walkthrough import safety, show, stack
+
+    settings = _stack_target(args)
+    if not settings.is_local:
+        _show_target(settings)
+    rendered = stack.render(settings, args.prefix, args.pillow_layer, args.policy, with_api=not args.no_api)
+    print(repr(show.Table(stack.plan_rows(settings, rendered))))
+    if not settings.is_local:
+        if args.yes:
+            settings = settings.with_(confirmed=True, account_id=settings.account_id)
+        else:
+            safety.require_confirmation(settings)  # asks once in a terminal; otherwise stops here, naming --yes
+        print("CloudFront takes about 5-15 minutes to deploy the distribution; CloudFormation waits for it.", flush=True)
+    result = stack.deploy(settings, rendered=rendered)
+    print(f"Stack {result['stack']}: {result['status']} in {result['seconds']:.1f} s.")
+    for what, url in stack.urls(settings, result["outputs"]).items():
+        print(f"  {what + ':':<11} {url}")
+    print(f"Upload to s3://{result['outputs'].get('RawBucketName')}; remove it all with "
+          f"`python -m walkthrough down{'' if settings.is_local else ' --target aws'}`.")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"emulator": _emulator, "demo": _demo, "run": _run, "down": _down, "plan": _plan}
+    handlers = {"emulator": _emulator, "demo": _demo, "run": _run, "down": _down, "plan": _plan, "template": _template,
+                "deploy": _deploy}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

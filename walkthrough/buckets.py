@@ -122,3 +122,18 @@ def describe_buckets(settings: Settings) -> list[dict[str, Any]]:
         block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
         rows.append({"bucket": name, "region": location, **{k: block.get(k, False) for k in BLOCK_ALL}})
     return rows
+
+
+def empty_bucket(settings: Settings, name: str, prefix: str = "") -> int:
+    """Delete every object (every version, every delete marker) under ``prefix``; how many went.
+
+    S3 deletes only empty buckets, and so does CloudFormation when it deletes a stack.
+    """
+    s3 = aws.client(settings, "s3")
+    deleted = 0
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=name, Prefix=prefix):
+        doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+        if doomed:
+            s3.delete_objects(Bucket=name, Delete={"Objects": doomed, "Quiet": True})
+            deleted += len(doomed)
+    return deleted

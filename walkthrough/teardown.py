@@ -1,7 +1,9 @@
 """Cleanup: delete everything the walkthrough created, in dependency order.
 
 Safe to run twice and after a partial run: each resource that is already gone
-is reported as such. The CloudFront distribution is disabled, waited for
+is reported as such. The stacks of the run (``walkthrough deploy``, notebook
+10) go first, by CloudFormation (``stack.delete_all``); what they made is left
+to them, never deleted under them. The CloudFront distribution is disabled, waited for
 (minutes on AWS, with a progress bar) and then deleted with its current ETag,
 as CloudFront requires.
 
@@ -20,11 +22,13 @@ from typing import Callable, Iterable
 
 from botocore.exceptions import ClientError, WaiterError
 
-from walkthrough import aws, cdn, layer
+from walkthrough import aws, buckets, cdn, layer, stack
 from walkthrough.api import API_NAME
 from walkthrough.config import PROJECT_TAG, RUN_TAG_KEY, Settings
 from walkthrough.errors import WalkthroughError
 
+#: The tag CloudFormation puts on what a stack creates.
+STACK_TAG = "aws:cloudformation:stack-name"
 GONE_CODES = {
     "NoSuchBucket", "NoSuchEntity", "ResourceNotFoundException", "NoSuchDistribution", "NoSuchOriginAccessControl",
     "NoSuchCloudFrontOriginAccessIdentity", "NotFoundException", "404", "NotFound",
@@ -83,6 +87,8 @@ def discover(settings: Settings) -> list[Tagged]:
         client = aws.client(settings if region == settings.region else settings.with_(region=region), "resourcegroupstaggingapi")
         for page in client.get_paginator("get_resources").paginate(TagFilters=tag_filters(settings)):
             for mapping in page.get("ResourceTagMappingList", []):
+                if any(t.get("Key") == STACK_TAG for t in mapping.get("Tags", [])):
+                    continue  # a stack's resource: deleting the stack deletes it (``stack.delete_all``)
                 item = _parse(mapping["ResourceARN"])
                 if item.arn not in found and _in_region(settings, item, queried=region):
                     found[item.arn] = item
@@ -188,13 +194,8 @@ def _delete_access(settings: Settings) -> str | None:
 
 
 def _delete_bucket(settings: Settings, name: str) -> str | None:
-    s3 = aws.client(settings, "s3")
-    paginator = s3.get_paginator("list_object_versions")
-    for page in paginator.paginate(Bucket=name):
-        doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
-        if doomed:
-            s3.delete_objects(Bucket=name, Delete={"Objects": doomed, "Quiet": True})
-    s3.delete_bucket(Bucket=name)
+    buckets.empty_bucket(settings, name)
+    aws.client(settings, "s3").delete_bucket(Bucket=name)
     return None
 
 
@@ -227,6 +228,8 @@ def teardown(settings: Settings, tagged: list[Tagged] | None = None) -> list[dic
         tagged = [] if settings.is_local else discover(settings)
     lam, logs = aws.client(settings, "lambda"), aws.client(settings, "logs")
     rows: list[dict[str, str]] = []
+    # first the stacks (`walkthrough deploy`, notebook 10): CloudFormation deletes what it made
+    _attempt(rows, "CloudFormation stacks", lambda: stack.delete_all(settings))
     _attempt(rows, f"API Gateway {API_NAME}", lambda: _delete_apis(settings, _names(tagged, "api")))
     _attempt(rows, f"S3 trigger on {settings.raw_bucket}", lambda: _clear_notification(settings))
     for function in _names(tagged, "function", [settings.function_name]):
@@ -296,6 +299,7 @@ def remaining(settings: Settings) -> list[str]:
         left.append("CloudFront distribution")
     if any(a["name"] == API_NAME for a in aws.client(settings, "apigateway").get_rest_apis().get("items", [])):
         left.append(f"API Gateway {API_NAME}")
+    left += [f"CloudFormation stack {name}" for name in stack.walkthrough_stacks(settings)]
     if not settings.is_local:
         known = {settings.raw_bucket, settings.processed_bucket, settings.table_name, settings.function_name,
                  (named or {}).get("Id")}
