@@ -295,6 +295,9 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _stack_target(args: argparse.Namespace) -> Settings:
     """The settings a stack command works on: the emulator running (locally), the account known."""
+    from walkthrough import template
+
+    template.check_prefix(args.prefix)  # before anything starts
     settings, _ = _notebook_parameters(args)
     if settings.is_local:
         from walkthrough.emulator import lifecycle

@@ -103,14 +103,20 @@ def _prefixed(prefix: str, name: str) -> str:
     return f"{prefix}-{name}" if prefix else name
 
 
-def names(settings: Settings, prefix: str = "") -> Names:
-    """The names of a stack: the notebooks' names (``prefix=""``), or all of them with ``<prefix>-`` in front."""
+def check_prefix(prefix: str) -> str:
+    """``prefix`` when it can start every name (S3's rules are the strictest); a one-line error otherwise."""
     prefix = (prefix or "").strip()
     if prefix and not PREFIX.match(prefix):
         raise WalkthroughError(
             f"The prefix {prefix!r} cannot start a bucket name: use 1-12 lower-case letters, digits and hyphens, "
-            "starting with a letter (for example 'iac')."
+            "starting with a letter and not ending with a hyphen (for example 'iac')."
         )
+    return prefix
+
+
+def names(settings: Settings, prefix: str = "") -> Names:
+    """The names of a stack: the notebooks' names (``prefix=""``), or all of them with ``<prefix>-`` in front."""
+    prefix = check_prefix(prefix)
     if prefix:
         settings = settings.with_(
             raw_bucket=_prefixed(prefix, settings.raw_bucket), processed_bucket=_prefixed(prefix, settings.processed_bucket),
