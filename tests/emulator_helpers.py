@@ -167,3 +167,36 @@ def unique_settings(endpoint: str, region: str) -> Any:
         raw_bucket=f"raw-{suffix}", processed_bucket=f"processed-{suffix}", table_name=f"Meta{suffix}",
         role_name=f"Role{suffix}", function_name=f"Fn{suffix}",
     )
+
+
+def aws_cli(port: int) -> Callable[..., dict[str, Any]]:
+    """``aws …`` run with the environment ``eval "$(python -m walkthrough emulator env)"`` gives a shell.
+
+    Returns the command's JSON answer (``{"text": …}`` for text, ``{"error": …}`` with ``check=False`` on failure).
+    """
+    import shlex
+    import subprocess
+    import sys
+
+    exports = subprocess.run([sys.executable, "-m", "walkthrough", "emulator", "env", "--port", str(port)],
+                             capture_output=True, text=True, check=True).stdout
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    for line in exports.splitlines():
+        words = shlex.split(line)
+        if words and words[0] == "export":
+            name, _, value = words[1].partition("=")
+            env[name] = value
+
+    def run(*args: str, check: bool = True, cwd: str | None = None) -> dict[str, Any]:
+        done = subprocess.run([sys.executable, "-m", "awscli", *args, "--output", "json"], capture_output=True, text=True,
+                              env=env, timeout=300, cwd=cwd)
+        if done.returncode != 0:
+            if check:
+                raise AssertionError(f"aws {' '.join(args)} failed: {done.stderr.strip()}")
+            return {"error": done.stderr.strip(), "text": done.stdout}
+        try:
+            return json.loads(done.stdout) if done.stdout.strip() else {}
+        except ValueError:  # `aws s3 …` and `cloudformation deploy` print lines of text
+            return {"text": done.stdout}
+
+    return run

@@ -56,3 +56,21 @@ def test_moto_internals_for_roles_and_async_settings(mocked_aws_with_managed_pol
     documents = moto_internals.role_policy_documents(role)
     assert documents[0] == document and any("s3:Get*" in json.dumps(d) for d in documents[1:])
     assert moto_internals.role_policy_documents("arn:aws:iam::123456789012:role/gone") is None
+
+
+def test_cloudformation_internals_are_present_and_the_emulators_models_win():
+    """moto's CloudFormation picks a type's model from CloudFormationModel's subclasses; the emulator's must be the ones."""
+    from walkthrough.emulator import cloudformation
+    from walkthrough.emulator.clients import InternalClients
+    from walkthrough.emulator.credentials import PLACEHOLDER
+
+    assert moto_internals.check_cloudformation_internals() == []
+    handlers = cloudformation.handlers(InternalClients("http://127.0.0.1:9", PLACEHOLDER))  # never called here
+    moto_internals.install_cloudformation(handlers)
+    moto_internals.install_cloudformation(handlers)  # idempotent
+    for type_name in handlers:
+        model = moto_internals.cloudformation_model(type_name)
+        assert model is not None and model.__name__.startswith("Walkthrough"), type_name
+    for kept in ("AWS::DynamoDB::Table", "AWS::IAM::Role", "AWS::Logs::LogGroup", "AWS::ApiGateway::Method"):
+        assert moto_internals.cloudformation_model(kept).__module__.startswith("moto."), kept
+    assert moto_internals.check_cloudformation_internals() == []  # the signatures of what it wrapped still hold
