@@ -55,7 +55,7 @@ class Tagged:
     """A resource the Tagging API reports with the walkthrough's tags."""
 
     arn: str
-    kind: str  # "bucket", "function", "table", "distribution", "api" or "other"
+    kind: str  # "bucket", "function", "table", "distribution", "api", "stack", "log group" or "other"
     name: str  # bucket/function/table name, distribution/API id, or the ARN for "other"
 
 
@@ -72,6 +72,10 @@ def _parse(arn: str) -> Tagged:
         return Tagged(arn, "distribution", resource.split("/")[1])
     if service == "apigateway" and resource.startswith("/restapis/") and resource.count("/") == 2:
         return Tagged(arn, "api", resource.split("/")[2])
+    if service == "cloudformation" and resource.startswith("stack/"):
+        return Tagged(arn, "stack", resource.split("/")[1])
+    if service == "logs" and resource.startswith("log-group:"):
+        return Tagged(arn, "log group", resource.split(":", 1)[1].removesuffix(":*"))
     return Tagged(arn, "other", arn)
 
 
@@ -224,18 +228,21 @@ def teardown(settings: Settings, tagged: list[Tagged] | None = None) -> list[dic
     the named ones; a tagged resource of a kind the walkthrough does not make
     is reported as not removed.
     """
-    if tagged is None:
-        tagged = [] if settings.is_local else discover(settings)
     lam, logs = aws.client(settings, "lambda"), aws.client(settings, "logs")
     rows: list[dict[str, str]] = []
     # first the stacks (`walkthrough deploy`, notebook 10): CloudFormation deletes what it made
     _attempt(rows, "CloudFormation stacks", lambda: stack.delete_all(settings))
+    if not settings.is_local and (tagged is None or rows[-1]["result"].startswith("deleted")):
+        tagged = discover(settings)  # what the stacks made is gone: it is not to be deleted again by hand
+    tagged = tagged or []
     _attempt(rows, f"API Gateway {API_NAME}", lambda: _delete_apis(settings, _names(tagged, "api")))
     _attempt(rows, f"S3 trigger on {settings.raw_bucket}", lambda: _clear_notification(settings))
     for function in _names(tagged, "function", [settings.function_name]):
         _attempt(rows, f"Lambda {function}", lambda function=function: lam.delete_function(FunctionName=function) and None)
         _attempt(rows, f"log group /aws/lambda/{function}",
                  lambda function=function: logs.delete_log_group(logGroupName=f"/aws/lambda/{function}") and None)
+    for group in [g for g in _names(tagged, "log group") if g not in {f"/aws/lambda/{f}" for f in _names(tagged, "function", [settings.function_name])}]:
+        _attempt(rows, f"log group {group}", lambda group=group: logs.delete_log_group(logGroupName=group) and None)
     _attempt(rows, f"Lambda layer {layer.LAYER_NAME}", lambda: _delete_layer_versions(settings))
     try:
         named = (cdn.find_distribution(settings) or {}).get("Id")
@@ -270,6 +277,11 @@ def _still_there(settings: Settings, item: Tagged) -> bool:
             aws.client(settings, "cloudfront").get_distribution(Id=item.name)
         elif item.kind == "api":
             aws.client(settings, "apigateway").get_rest_api(restApiId=item.name)
+        elif item.kind == "stack":
+            return item.name in stack.walkthrough_stacks(settings) or stack.find(settings, item.arn) is not None
+        elif item.kind == "log group":
+            groups = aws.client(settings, "logs").describe_log_groups(logGroupNamePrefix=item.name)["logGroups"]
+            return any(g["logGroupName"] == item.name for g in groups)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code", "") in GONE_CODES:
             return False

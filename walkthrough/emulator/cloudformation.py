@@ -18,6 +18,8 @@ CloudFormation resource models.
 ``AWS::S3::Bucket``                moto's model ignores Block Public Access, ownership and the
                                    notification, and "deletes" a bucket that is not empty
 ``AWS::S3::BucketPolicy``          moto has none
+``AWS::IAM::Role``                 moto's stores an inline policy as Python's text of a dict, which
+                                   GetRolePolicy then answers (not JSON), and ignores ManagedPolicyArns
 ``AWS::Lambda::Function``          moto's model drops Layers, LoggingConfig, Architectures, Tags
 ``AWS::Lambda::LayerVersion``      moto's ignores LayerName and never deletes the version
 ``AWS::Lambda::Permission``        moto's picks no statement id and never removes it
@@ -26,8 +28,7 @@ CloudFormation resource models.
 =================================  =============================================================
 
 moto's own models stay for the rest (``AWS::DynamoDB::Table``,
-``AWS::IAM::Role``, ``AWS::Logs::LogGroup``, API Gateway's resources, methods
-and deployments). A property a handler does not know is refused in one line
+``AWS::Logs::LogGroup``, API Gateway's resources, methods and deployments). A property a handler does not know is refused in one line
 rather than ignored.
 
 A failure is reported as CloudFormation's resource handlers word it in a
@@ -317,6 +318,78 @@ class BucketPolicy(Handler):
         self.client(request).delete_bucket_policy(Bucket=created.state["bucket"])
 
 
+# --------------------------------------------------------------------------- IAM
+
+
+def _document(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+class Role(Handler):
+    type_name, service, client_name, name_property = "AWS::IAM::Role", "Iam", "iam", "RoleName"
+    properties = frozenset({"RoleName", "AssumeRolePolicyDocument", "Description", "Policies", "ManagedPolicyArns", "Tags",
+                            "Path", "MaxSessionDuration", "PermissionsBoundary"})
+    attributes = frozenset({"Arn", "RoleId"})
+    replacing = frozenset({"RoleName", "Path"})
+
+    def _create(self, request: Request) -> Created:
+        iam, properties = self.client(request), request.properties
+        name = request.physical_name[:64]
+        arguments: dict[str, Any] = {"RoleName": name, "AssumeRolePolicyDocument": _document(properties["AssumeRolePolicyDocument"]),
+                                     "Tags": [{"Key": k, "Value": v} for k, v in request.tags().items()]}
+        for key in ("Description", "Path", "MaxSessionDuration", "PermissionsBoundary"):
+            if key in properties:
+                arguments[key] = properties[key]
+        role = iam.create_role(**arguments)["Role"]
+        try:
+            self._policies(request, name, {}, [])
+        except ClientError:
+            self._delete(Created(name), request)
+            raise
+        return Created(name, {"Arn": role["Arn"], "RoleId": role["RoleId"]})
+
+    def _policies(self, request: Request, name: str, had: Mapping[str, Any], attached: Iterable[str]) -> None:
+        """The inline policies and managed attachments the properties name, and no others."""
+        iam = self.client(request)
+        wanted = {p["PolicyName"]: _document(p["PolicyDocument"]) for p in request.properties.get("Policies") or []}
+        for policy_name in set(had) - set(wanted):
+            iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
+        for policy_name, document in wanted.items():
+            if had.get(policy_name) != document:
+                iam.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=document)
+        arns = list(request.properties.get("ManagedPolicyArns") or [])
+        for arn in set(attached) - set(arns):
+            iam.detach_role_policy(RoleName=name, PolicyArn=arn)
+        for arn in arns:
+            if arn not in attached:
+                iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+
+    def _update(self, created: Created, old: Request, new: Request, changed: set[str]) -> Created:
+        iam, name = self.client(new), created.physical_id
+        if "AssumeRolePolicyDocument" in changed:
+            iam.update_assume_role_policy(RoleName=name, PolicyDocument=_document(new.properties["AssumeRolePolicyDocument"]))
+        if changed & {"Description", "MaxSessionDuration"}:
+            iam.update_role(RoleName=name, **{k: new.properties[k] for k in ("Description", "MaxSessionDuration") if k in new.properties})
+        if changed & {"Policies", "ManagedPolicyArns"}:
+            had = {p["PolicyName"]: _document(p["PolicyDocument"]) for p in old.properties.get("Policies") or []}
+            self._policies(new, name, had, list(old.properties.get("ManagedPolicyArns") or []))
+        if "Tags" in changed:
+            stale = set(old.tags()) - set(new.tags())
+            if stale:
+                iam.untag_role(RoleName=name, TagKeys=sorted(stale))
+            iam.tag_role(RoleName=name, Tags=[{"Key": k, "Value": v} for k, v in new.tags().items()])
+        return created
+
+    def _delete(self, created: Created, request: Request) -> None:
+        """Detach and delete its policies first: IAM refuses to delete a role that has any (DeleteConflict)."""
+        iam, name = self.client(request), created.physical_id
+        for attached in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+            iam.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
+        for policy_name in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+            iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
+        iam.delete_role(RoleName=name)
+
+
 # --------------------------------------------------------------------------- Lambda
 
 
@@ -580,7 +653,8 @@ class RestApi(Handler):
         self.client(request).delete_rest_api(restApiId=created.physical_id)
 
 
-HANDLERS: tuple[type[Handler], ...] = (Bucket, BucketPolicy, Function, LayerVersion, Permission, OriginAccessControl, Distribution, RestApi)
+HANDLERS: tuple[type[Handler], ...] = (Bucket, BucketPolicy, Role, Function, LayerVersion, Permission, OriginAccessControl,
+                                       Distribution, RestApi)
 
 
 def handlers(clients: InternalClients) -> dict[str, Handler]:
