@@ -81,6 +81,13 @@ def render(settings: Settings, prefix: str = "", pillow_layer: str | None = None
     return Rendered(names, body, template.to_yaml(body), tuple(located), pillow)
 
 
+def artifact_rows(settings: Settings, rendered: Rendered) -> list[dict[str, Any]]:
+    """Where each zip the template names goes, and its size."""
+    bucket = artifacts_bucket(settings)
+    return [{"artifact": a.name, "where": f"s3://{bucket}/{rendered.stack}/{a.file_name}", "MB": round(len(a.data) / 1e6, 2)}
+            for a in rendered.artifacts]
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -378,3 +385,31 @@ def delete_all(settings: Settings, progress: bool = True) -> str | None:
     for name in names:
         delete(settings, name, progress)
     return f"deleted {', '.join(names)}"
+
+
+def remaining(settings: Settings, rendered: Rendered) -> list[str]:
+    """What still exists of a stack's resources and artifacts, found by their names (empty once it is deleted)."""
+    named = rendered.names.settings
+    s3, lam, dynamodb, iam, apigateway, logs = (aws.client(settings, n) for n in ("s3", "lambda", "dynamodb", "iam", "apigateway", "logs"))
+    left = [f"stack {rendered.stack}"] if find(settings, rendered.stack) else []
+    names = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    left += [f"bucket {b}" for b in (*buckets.bucket_names(named), artifacts_bucket(settings)) if b in names
+             and (b != artifacts_bucket(settings) or s3.list_objects_v2(Bucket=b, Prefix=f"{rendered.stack}/").get("KeyCount"))]
+    if named.table_name in dynamodb.list_tables()["TableNames"]:
+        left.append(f"table {named.table_name}")
+    if any(f["FunctionName"] == named.function_name for f in lam.list_functions()["Functions"]):
+        left.append(f"function {named.function_name}")
+    if lam.list_layer_versions(LayerName=rendered.names.layer).get("LayerVersions"):
+        left.append(f"layer {rendered.names.layer}")
+    try:
+        iam.get_role(RoleName=named.role_name)
+        left.append(f"role {named.role_name}")
+    except iam.exceptions.NoSuchEntityException:
+        pass
+    if logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{named.function_name}")["logGroups"]:
+        left.append(f"log group /aws/lambda/{named.function_name}")
+    if cdn.find_distribution(named):
+        left.append(f"distribution for {named.processed_bucket}")
+    if any(a["name"] == rendered.names.api for a in apigateway.get_rest_apis().get("items", [])):
+        left.append(f"API {rendered.names.api}")
+    return left

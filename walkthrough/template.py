@@ -487,6 +487,23 @@ def section(template: dict[str, Any], *logical_ids: str) -> str:
     return yaml.dump(part, Dumper=_Dumper, sort_keys=False, width=120, allow_unicode=True, default_flow_style=False)
 
 
+def for_notebook(template: dict[str, Any], number: str) -> str:
+    """The resources the notebook numbered ``number`` ("04") makes by hand, as the template declares them (YAML)."""
+    chosen = [i for i in template["Resources"] if SECTIONS.get(i, ("",))[0].startswith(number.zfill(2) + "_")]
+    if not chosen:
+        raise WalkthroughError(f"No resource of this template is notebook {number}'s.")
+    return section(template, *chosen)
+
+
+def lint_report(text: str, region: str = "us-east-1") -> dict[str, Any]:
+    """cfn-lint's verdict on a template, as a notebook shows it: the version, and what it found (nothing, we hope)."""
+    import importlib.metadata
+
+    findings = lint(text, region)
+    return {"cfn-lint": importlib.metadata.version("cfn-lint"), "region": region,
+            "resources": len(load(text)["Resources"]), "errors and warnings": "; ".join(findings) if findings else "none"}
+
+
 def lint(text: str, region: str = "us-east-1") -> list[str]:
     """cfn-lint's findings for a YAML template in ``region`` (errors and warnings; empty when it is clean)."""
     from cfnlint.api import ManualArgs, lint as cfn_lint
