@@ -16,7 +16,14 @@ emulator adds. So, and only here:
   ignores (Lambda's JSON log format and levels); moto's own IAM authorization stays off
   (``INITIAL_NO_AUTH_ACTION_COUNT``), because it evaluates DynamoDB and Logs
   calls against resource ``*``, so a policy scoped to a table could never
-  allow anything (``roles.py`` authorizes instead);
+  allow anything (``roles.py`` authorizes instead); and CloudFormation
+  (installed at the first CloudFormation request, ``install_cloudformation``):
+  the emulator's resource handlers (``cloudformation.py``) become moto's
+  resource models for their types, through moto's own extension point
+  (``CloudFormationModel`` subclasses, found by ``parsing.get_model_map``),
+  and stacks roll back a failed creation, report a failed deletion, delete
+  dependents first, honour ``DependsOn`` in change sets, record an event per
+  resource and check the template first, as AWS's do;
 - **read**: a function's configuration, zip and layers; its asynchronous
   settings; its role's policy documents, and credentials minted for the role
   in the STS backend (``sts:AssumeRole`` by a user on a role trusted only by
@@ -27,8 +34,10 @@ emulator adds. So, and only here:
 What leaves this module is plain data (frozen dataclasses of strings, tuples
 and mappings), except the ``LambdaFunction`` that ``find_function`` returns
 for ``spec_of``/``code_of``. ``INTERNALS`` lists every internal relied on;
-``check_internals`` verifies them, and ``tests/test_moto_internals.py`` runs
-it, so a moto upgrade that moves one fails naming it.
+``check_internals`` verifies them (``cloudformation_internals`` and
+``check_cloudformation_internals`` for CloudFormation's, imported only when
+used), and ``tests/test_moto_internals.py`` runs both, so a moto upgrade that
+moves one fails naming it.
 """
 
 from __future__ import annotations
