@@ -70,7 +70,7 @@ def test_sequence_builds_the_pipeline_then_cleanup_removes_it(access, kernels_us
     else:  # 00-05 do not depend on the access variant: the OAC run ran them
         notebooks = runner.select(runner.numbered_notebooks(), FIRST_WITH_ACCESS)
         rows = runner.run_notebooks(notebooks, parameters, tmp_path, progress=False)
-    assert notebooks[-1].stem == "08_api_gateway"
+    assert "08_api_gateway" in [n.stem for n in notebooks]  # the optional ones after it leave the pipeline as it is
     assert [r["notebook"] for r in rows] == [n.stem for n in notebooks]
 
     s3, dynamodb = aws.client(settings, "s3"), aws.client(settings, "dynamodb")
