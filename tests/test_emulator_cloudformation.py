@@ -274,3 +274,28 @@ def test_a_bucket_that_exists_is_not_adopted(emulator):
     assert _settle(cloudformation, name) == "ROLLBACK_COMPLETE"
     assert f'"{name} already exists"' in _reasons(cloudformation, name)["Bucket"]
     assert name in [b["Name"] for b in emulator.client("s3").list_buckets()["Buckets"]]  # the rollback leaves it alone
+
+
+def test_named_iam_resources_need_the_acknowledgement_aws_asks_for(emulator):
+    """`aws cloudformation deploy` without `--capabilities CAPABILITY_NAMED_IAM`: AWS's InsufficientCapabilitiesException."""
+    cloudformation = emulator.client("cloudformation")
+    name = emulator.unique("caps")
+    named = {"Resources": {"Role": _role(f"{name}-role", [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}])}}
+    for call in (lambda **kw: cloudformation.create_stack(StackName=name, **kw),
+                 lambda **kw: cloudformation.create_change_set(StackName=name, ChangeSetName="c1", ChangeSetType="CREATE", **kw)):
+        with pytest.raises(ClientError) as refused:
+            call(TemplateBody=json.dumps(named))
+        assert refused.value.response["Error"]["Code"] == "InsufficientCapabilitiesException"
+        assert refused.value.response["Error"]["Message"] == "Requires capabilities : [CAPABILITY_NAMED_IAM]"
+        with pytest.raises(ClientError, match=r"Requires capabilities : \[CAPABILITY_NAMED_IAM\]"):
+            call(TemplateBody=json.dumps(named), Capabilities=["CAPABILITY_IAM"])
+    unnamed = json.loads(json.dumps(named))
+    del unnamed["Resources"]["Role"]["Properties"]["RoleName"]
+    with pytest.raises(ClientError, match=r"Requires capabilities : \[CAPABILITY_IAM\]"):
+        cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(unnamed))
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(unnamed), Capabilities=["CAPABILITY_IAM"])
+    assert _settle(cloudformation, name) == "CREATE_COMPLETE"
+    role = emulator.client("cloudformation").describe_stack_resources(StackName=name)["StackResources"][0]["PhysicalResourceId"]
+    assert role.startswith(f"{name}-Role-") and len(role) <= 64  # CloudFormation's name for an unnamed role
+    cloudformation.delete_stack(StackName=name)
+    _gone(cloudformation, name)

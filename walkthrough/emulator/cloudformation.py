@@ -762,6 +762,34 @@ def template_problems(template: Mapping[str, Any], creatable: Callable[[str], bo
     return problems
 
 
+#: IAM resource types, and the property that names each (naming one needs CAPABILITY_NAMED_IAM).
+IAM_TYPES = {"AWS::IAM::Role": "RoleName", "AWS::IAM::User": "UserName", "AWS::IAM::Group": "GroupName",
+             "AWS::IAM::ManagedPolicy": "ManagedPolicyName", "AWS::IAM::InstanceProfile": "InstanceProfileName",
+             "AWS::IAM::Policy": "", "AWS::IAM::AccessKey": "", "AWS::IAM::UserToGroupAddition": ""}
+
+
+def missing_capability(template: Mapping[str, Any], capabilities: Iterable[str]) -> str | None:
+    """CloudFormation's refusal of a template with IAM resources that the caller did not acknowledge, or None.
+
+    IAM resources need ``CAPABILITY_IAM``; custom names for them need
+    ``CAPABILITY_NAMED_IAM`` (which covers both): AWS's answer is
+    ``InsufficientCapabilitiesException: Requires capabilities : [CAPABILITY_NAMED_IAM]``.
+    """
+    given = set(capabilities)
+    needed = None
+    for resource in (template.get("Resources") or {}).values():
+        kind = str(resource.get("Type", ""))
+        if kind in IAM_TYPES:
+            name = IAM_TYPES[kind]
+            if name and (resource.get("Properties") or {}).get(name):
+                needed = "CAPABILITY_NAMED_IAM"
+                break
+            needed = needed or "CAPABILITY_IAM"
+    if needed is None or needed in given or "CAPABILITY_NAMED_IAM" in given:
+        return None
+    return f"Requires capabilities : [{needed}]"
+
+
 def circular_dependency(template: Mapping[str, Any]) -> str | None:
     """CloudFormation's reason for refusing a template whose resources need each other, or None."""
     groups = circles(dependencies(template))

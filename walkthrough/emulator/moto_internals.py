@@ -853,11 +853,15 @@ def _cfn() -> Any:
     """moto's CloudFormation modules, imported on first use (about 1 s: they import most of moto's services)."""
     from types import SimpleNamespace
 
-    from moto.cloudformation import exceptions, models, parsing
+    from moto.cloudformation import exceptions, models, parsing, responses
     from moto.core.common_models import CloudFormationModel
     from moto.logs import models as logs_models  # noqa: F401 - defines AWS::Logs::LogGroup's model, which parsing.py does not import
 
-    return SimpleNamespace(exceptions=exceptions, models=models, parsing=parsing, CloudFormationModel=CloudFormationModel)
+    class InsufficientCapabilities(exceptions.CloudFormationError):
+        code = "InsufficientCapabilitiesException"
+
+    return SimpleNamespace(exceptions=exceptions, models=models, parsing=parsing, responses=responses,
+                           CloudFormationModel=CloudFormationModel, InsufficientCapabilities=InsufficientCapabilities)
 
 
 def cloudformation_internals() -> list[tuple[Any, str, str]]:
@@ -884,6 +888,10 @@ def cloudformation_internals() -> list[tuple[Any, str, str]]:
         (cfn.models.CloudFormationBackend, "execute_change_set", "ExecuteChangeSet (wrapped: rollback, outputs)"),
         (cfn.models.CloudFormationBackend, "delete_stack", "DeleteStack (wrapped: DELETE_FAILED)"),
         (cfn.exceptions, "ValidationError", "CloudFormation's ValidationError"),
+        (cfn.exceptions, "CloudFormationError", "the base of CloudFormation's errors (InsufficientCapabilitiesException)"),
+        (cfn.responses.CloudFormationResponse, "create_stack", "CreateStack's request (wrapped: capabilities)"),
+        (cfn.responses.CloudFormationResponse, "create_change_set", "CreateChangeSet's request (wrapped: capabilities)"),
+        (cfn.responses.CloudFormationResponse, "_get_param", "reads a request's TemplateBody and Capabilities"),
         (cfn.exceptions, "UnformattedGetAttTemplateException", "an attribute Fn::GetAtt cannot read"),
         (cfn.CloudFormationModel, "create_from_cloudformation_json", "the resource model interface"),
     ]
@@ -1250,6 +1258,27 @@ def _patch_cloudformation(cfn: Any) -> None:
             if stack is not None:
                 _DELETING.pop(stack.stack_id, None)
 
+    def acknowledged(original_request: Callable[..., Any]) -> Callable[..., Any]:
+        """CreateStack and CreateChangeSet refused, as on AWS, when the template's IAM resources are not acknowledged."""
+
+        @functools.wraps(original_request)
+        def request(self: Any) -> Any:
+            body = self._get_param("TemplateBody")
+            if body:
+                try:
+                    template = models.Stack.parse_template(body)
+                except Exception:  # noqa: BLE001 - moto answers an unreadable template with its own error
+                    template = None
+                refusal = cloudformation.missing_capability(template or {}, self._get_param("Capabilities", []) or [])
+                if refusal:
+                    raise cfn.InsufficientCapabilities(refusal)
+            return original_request(self)
+
+        return request
+
+    responses_class = cfn.responses.CloudFormationResponse
+    responses_class.create_stack = acknowledged(responses_class.create_stack)
+    responses_class.create_change_set = acknowledged(responses_class.create_change_set)
     for function in (create_resource, delete_resource, delete_resources, create_resources, create_stack, create_change_set,
                      execute_change_set, delete_stack):
         function._walkthrough = True  # type: ignore[attr-defined]
