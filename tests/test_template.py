@@ -228,3 +228,31 @@ def test_a_bad_prefix_is_one_line_before_anything_starts(capsys, tmp_path):
     assert main(["template", "--prefix", "Bad_Prefix", "--pillow-layer", "document", "--port", "9"]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "cannot start a bucket name" in error
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(edges=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6), st.sampled_from(["DependsOn", "Ref", "GetAtt", "Sub"])),
+                      max_size=14))
+def test_the_emulator_finds_a_circle_exactly_when_cloudformation_would(edges):
+    """Any template: refused for a circle of DependsOn, Ref, GetAtt or ${} in Sub iff its resources cannot be ordered."""
+    import graphlib
+
+    resources = {f"R{i}": {"Type": "AWS::S3::Bucket", "Properties": {"Tags": []}} for i in range(7)}
+    graph: dict[str, set[str]] = {name: set() for name in resources}
+    for source, target, how in edges:
+        a, b = f"R{source}", f"R{target}"
+        graph[a].add(b)
+        resource = resources[a]
+        if how == "DependsOn":
+            resource.setdefault("DependsOn", []).append(b)
+        else:
+            value = {"Ref": b} if how == "Ref" else {"Fn::GetAtt": [b, "Arn"]} if how == "GetAtt" else {"Fn::Sub": f"x-${{{b}.Arn}}"}
+            resource["Properties"]["Tags"].append({"Key": "k", "Value": value})
+    try:
+        list(graphlib.TopologicalSorter(graph).static_order())
+        orderable = True
+    except graphlib.CycleError:
+        orderable = False
+    found = circular_dependency({"Resources": resources})
+    assert (found is None) == orderable, (edges, found)
+    assert template_problems({"Resources": resources}, lambda kind: True) == []  # every reference resolves

@@ -260,8 +260,9 @@ def _down_aws(settings: Settings) -> int:
     settings = aws.resolve(settings)
     _show_target(settings)
     tagged = teardown.discover(settings)
-    print(f"Found {len(tagged)} resource(s) tagged walkthrough:run={settings.run_name}; removing them and the "
-          "walkthrough's named resources (a CloudFront distribution takes minutes to disable) …", flush=True)
+    print(f"Found {len(tagged)} resource(s) tagged walkthrough:run={settings.run_name}; removing the run's CloudFormation "
+          "stacks, then them and the walkthrough's named resources (a CloudFront distribution takes minutes to disable) …",
+          flush=True)
     rows = teardown.teardown(settings, tagged)
     removed = [r for r in rows if r["result"].startswith(_DONE)]
     failed = [r for r in rows if not r["result"].startswith(_DONE + _NOTHING)]
