@@ -299,3 +299,27 @@ def test_named_iam_resources_need_the_acknowledgement_aws_asks_for(emulator):
     assert role.startswith(f"{name}-Role-") and len(role) <= 64  # CloudFormation's name for an unnamed role
     cloudformation.delete_stack(StackName=name)
     _gone(cloudformation, name)
+
+
+def test_an_update_that_fails_is_rolled_back_to_the_template_before_it(emulator):
+    cloudformation = emulator.client("cloudformation")
+    name = emulator.unique("update")
+    bucket = {"Site": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": name}}}
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps({"Resources": bucket}))
+    assert _settle(cloudformation, name) == "CREATE_COMPLETE"
+    public = {**bucket, "Open": {"Type": "AWS::S3::BucketPolicy", "Properties": {"Bucket": {"Ref": "Site"}, "PolicyDocument": {
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                                                "Resource": f"arn:aws:s3:::{name}/*"}]}}}}
+    change_set = cloudformation.create_change_set(StackName=name, ChangeSetName="open", ChangeSetType="UPDATE",
+                                                  TemplateBody=json.dumps({"Resources": public}))
+    cloudformation.execute_change_set(ChangeSetName=change_set["Id"])
+    assert _settle(cloudformation, name) == "UPDATE_ROLLBACK_COMPLETE"
+    reasons = _reasons(cloudformation, name)
+    assert "HandlerErrorCode: AccessDenied" in reasons["Open"]
+    assert reasons[name] == "The following resource(s) failed to update: [Open]. Rollback requested by user."
+    assert "Open" not in json.dumps(cloudformation.get_template(StackName=name)["TemplateBody"])
+    cloudformation.update_stack(StackName=name, TemplateBody=json.dumps({"Resources": public}))  # UpdateStack, directly
+    assert _settle(cloudformation, name) == "UPDATE_ROLLBACK_COMPLETE"
+    cloudformation.delete_stack(StackName=name)
+    _gone(cloudformation, name)
+    assert name not in [b["Name"] for b in emulator.client("s3").list_buckets()["Buckets"]]

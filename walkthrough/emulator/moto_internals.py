@@ -877,6 +877,7 @@ def cloudformation_internals() -> list[tuple[Any, str, str]]:
         (cfn.parsing.ResourceMap, "delete", "deletes a stack's resources (replaced: reverse dependency order)"),
         (cfn.parsing.ResourceMap, "_delete_resource", "deletes one resource of a stack"),
         (cfn.models.Stack, "create_resources", "creates a new stack's resources (wrapped: rollback)"),
+        (cfn.models.Stack, "update", "UpdateStack's work (wrapped: a failure ends UPDATE_ROLLBACK_COMPLETE)"),
         (cfn.models.Stack, "parse_template", "reads a template (YAML or JSON)"),
         (cfn.models.Stack, "_create_output_map", "a stack's outputs from its template"),
         (cfn.models.Stack, "_add_stack_event", "the stack's own events"),
@@ -1081,7 +1082,7 @@ def _patch_cloudformation(cfn: Any) -> None:
     backend_class = models.CloudFormationBackend
     _CFN_ORIGINAL.update(
         create_resource=parsing.parse_and_create_resource, delete_resource=parsing.ResourceMap._delete_resource,
-        create_resources=models.Stack.create_resources, create_stack=backend_class.create_stack,
+        create_resources=models.Stack.create_resources, update=models.Stack.update, create_stack=backend_class.create_stack,
         create_change_set=backend_class.create_change_set, execute_change_set=backend_class.execute_change_set,
         delete_stack=backend_class.delete_stack,
     )
@@ -1168,24 +1169,44 @@ def _patch_cloudformation(cfn: Any) -> None:
         if failures:
             raise cloudformation.ResourceFailed(failures[0].reason, ", ".join(f.logical_id for f in failures), failures[0].resource_type)
 
-    def roll_back(stack: Any, failure: Any, creating: bool) -> None:
+    def roll_back(stack: Any, failure: Any, creating: bool, before: tuple[Any, dict[str, Any]] | None = None) -> None:
+        """What CloudFormation does after a failure: delete what the operation created, then say how it ended.
+
+        ``before``: the stack's template and resources before an update, which it returns to.
+        """
         verb = "create" if creating else "update"
         stack.status = "ROLLBACK_IN_PROGRESS" if creating else "UPDATE_ROLLBACK_IN_PROGRESS"
         stack._add_stack_event(stack.status, resource_status_reason=f"The following resource(s) failed to {verb}: "
                                f"[{failure.logical_id}]. Rollback requested by user.")
-        if not creating:  # an honest limit: what the update changed keeps its new properties
+        resource_map = stack.resource_map
+        if not creating:
+            template, resources = before or (stack.template, dict(resource_map._resource_json_map))
+            added = {k: v for k, v in resource_map._resource_json_map.items() if k not in resources}
+            for logical_id, resource_json in added.items():
+                parsed = resource_map._parsed_resources.get(logical_id)
+                if parsed is not None and not isinstance(parsed, str):
+                    try:
+                        resource_map._delete_resource(parsed, resource_json)
+                    except cloudformation.ResourceFailed:
+                        pass  # its DELETE_FAILED event says why
+                    resource_map._parsed_resources.pop(logical_id, None)
+            resource_map._resource_json_map = dict(resources)
+            stack.template = template
+            stack._parse_template()
+            resource_map._template = stack.template_dict
+            stack.output_map = stack._create_output_map()
             stack.status = "UPDATE_ROLLBACK_COMPLETE"
-            stack._add_stack_event(stack.status, resource_status_reason="The walkthrough emulator does not restore the "
-                                   "resources this update changed before the failure; they keep the update's properties.")
+            stack._add_stack_event(stack.status, resource_status_reason="The walkthrough emulator deleted what the update "
+                                   "added; what it changed or removed before the failure keeps the update's state.")
             return
         try:
-            stack.resource_map.delete()
+            resource_map.delete()
         except Exception as exc:  # noqa: BLE001
             stack.status = "ROLLBACK_FAILED"
             stack._add_stack_event(stack.status, resource_status_reason=_moto_reason(exc))
             return
-        stack.resource_map._resource_json_map = {}
-        stack.output_map = parsing.OutputMap(stack.resource_map, {}, stack.stack_id)  # outputs would re-create resources
+        resource_map._resource_json_map = {}
+        stack.output_map = parsing.OutputMap(resource_map, {}, stack.stack_id)  # outputs would re-create resources
         stack.status = "ROLLBACK_COMPLETE"
         stack._add_stack_event(stack.status)
 
@@ -1194,6 +1215,13 @@ def _patch_cloudformation(cfn: Any) -> None:
             original["create_resources"](self)
         except cloudformation.ResourceFailed as failure:
             roll_back(self, failure, creating=True)
+
+    def update(self: Any, template: str, *args: Any, **kwargs: Any) -> None:
+        before = (self.template, dict(self.resource_map._resource_json_map))
+        try:
+            original["update"](self, template, *args, **kwargs)
+        except cloudformation.ResourceFailed as failure:
+            roll_back(self, failure, creating=False, before=before)
 
     def checked(template_text: Any) -> dict[str, Any]:
         try:
@@ -1229,13 +1257,15 @@ def _patch_cloudformation(cfn: Any) -> None:
             status = "no such change set" if change_set is None else f"its status is {change_set.execution_status}"
             raise cfn.exceptions.ValidationError(message=f"ChangeSet [{change_set_name}] cannot be executed: {status}")
         stack = self.stacks[change_set.stack_id]
+        before = (stack.template, dict(stack.resource_map._resource_json_map))
         try:
             original["execute_change_set"](self, change_set_name, stack_name)
         except cloudformation.ResourceFailed as failure:
             change_set.execution_status = "EXECUTE_FAILED"
-            stack.template = change_set.template
-            stack._parse_template()
-            roll_back(stack, failure, creating=change_set.change_set_type == "CREATE")
+            if change_set.change_set_type == "CREATE":
+                stack.template = change_set.template
+                stack._parse_template()
+            roll_back(stack, failure, creating=change_set.change_set_type == "CREATE", before=before)
             return
         stack._parse_template()  # moto keeps the outputs of the empty template a new change set's stack starts with
         stack.description = stack.template_dict.get("Description")
@@ -1279,13 +1309,14 @@ def _patch_cloudformation(cfn: Any) -> None:
     responses_class = cfn.responses.CloudFormationResponse
     responses_class.create_stack = acknowledged(responses_class.create_stack)
     responses_class.create_change_set = acknowledged(responses_class.create_change_set)
-    for function in (create_resource, delete_resource, delete_resources, create_resources, create_stack, create_change_set,
+    for function in (create_resource, delete_resource, delete_resources, create_resources, update, create_stack, create_change_set,
                      execute_change_set, delete_stack):
         function._walkthrough = True  # type: ignore[attr-defined]
     parsing.parse_and_create_resource = create_resource
     parsing.ResourceMap._delete_resource = delete_resource
     parsing.ResourceMap.delete = delete_resources
     models.Stack.create_resources = create_resources
+    models.Stack.update = update
     backend_class.create_stack = create_stack
     backend_class.create_change_set = create_change_set
     backend_class.execute_change_set = execute_change_set
