@@ -69,9 +69,13 @@ def describe_image(data: bytes) -> dict[str, Any]:
 
 
 class Images:
-    """Images side by side, each with a caption: format, dimensions, size."""
+    """Images side by side, each with a caption: format, dimensions, size.
 
-    def __init__(self, items: Sequence[tuple[str, bytes]], max_width: int = 420) -> None:
+    Two of ``max_width`` fit side by side in JupyterLab's output area beside its side bar
+    (833 px with a 1280 px window); a narrower one puts them one under the other.
+    """
+
+    def __init__(self, items: Sequence[tuple[str, bytes]], max_width: int = 400) -> None:
         self.items = [(caption, data, describe_image(data)) for caption, data in items]
         self.max_width = max_width
 
@@ -85,10 +89,10 @@ class Images:
             mime = f"image/{(info['format'] or 'png').lower()}"
             src = f"data:{mime};base64,{base64.b64encode(data).decode()}"
             figures.append(
-                f"<figure style='margin:0 1em 0 0'><img src='{src}' style='max-width:{self.max_width}px;height:auto'>"
+                f"<figure style='margin:0 1em 1em 0;max-width:100%'><img src='{src}' style='max-width:min({self.max_width}px,100%);height:auto'>"
                 f"<figcaption>{html.escape(self._label(caption, info))}</figcaption></figure>"
             )
-        return "<div style='display:flex;align-items:flex-start'>" + "".join(figures) + "</div>"
+        return "<div style='display:flex;flex-wrap:wrap;align-items:flex-start'>" + "".join(figures) + "</div>"
 
     def __repr__(self) -> str:
         return "\n".join(self._label(caption, info) for caption, _, info in self.items)
@@ -272,8 +276,8 @@ class Diagram:
 
     def svg(self) -> str:
         parts = [
-            f"<svg xmlns='http://www.w3.org/2000/svg' class='walkthrough-architecture' viewBox='0 0 {self.width} {self.height}' "
-            f"width='100%' style='max-width:{self.width}px;height:auto;display:block' font-family='sans-serif' role='img'>",
+            f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {self.width} {self.height}' width='{self.width}' "
+            f"height='{self.height}' font-family='sans-serif'>",
             "<title>The pipeline's architecture</title>",
             "<defs><marker id='walkthrough-arrow' markerWidth='8' markerHeight='6' refX='7.5' refY='3' orient='auto'>"
             "<path d='M0,0 L8,3 L0,6 z' fill='#444'/></marker></defs>",
@@ -296,7 +300,12 @@ class Diagram:
         return "".join(parts)
 
     def _repr_html_(self) -> str:
-        return self.svg()
+        # An image of the SVG rather than inline SVG: JupyterLab sanitizes the HTML of a notebook it
+        # does not trust yet (any notebook opened from a clone) and drops inline SVG, leaving its words
+        # run together; an image with a data address it keeps, as it keeps the photos.
+        source = base64.b64encode(self.svg().encode()).decode()
+        return (f"<img class='walkthrough-architecture' alt='{html.escape(repr(self))}' src='data:image/svg+xml;base64,{source}' "
+                f"style='width:100%;max-width:{self.width}px;height:auto'>")
 
     def __repr__(self) -> str:
         return "\n".join(
