@@ -136,7 +136,7 @@ const area = notebook.node.getBoundingClientRect();
 const report = {errors: [], failed_widgets: [], unrendered_widgets: [], unfinished_text_bars: [], progress: [],
                 overflowing: [], images: [],
                 links: [], diagram: null, tables: [], documents: [], cells: notebook.widgets.length};
-const text = (el) => (el.innerText || el.textContent || '').trim();
+const text = (el) => (el.innerText || el.textContent || '').replace(/\u2007/g, ' ').trim();
 notebook.widgets.forEach((cell, index) => {
   if (cell.model.type !== 'code') return;
   const source = cell.model.sharedModel.getSource();
@@ -147,9 +147,16 @@ notebook.widgets.forEach((cell, index) => {
   cell.node.querySelectorAll('.jp-OutputArea-output').forEach((out) => {
     const box = out.getBoundingClientRect();
     const mime = out.getAttribute('data-mime-type') || '';
-    if (out.scrollWidth > out.clientWidth + 1 || box.right > area.right + 1)
-      report.overflowing.push({cell: index, source, mime, scrollWidth: out.scrollWidth, clientWidth: out.clientWidth,
-                               right: box.right, area: area.right});
+    // Wider than its area: the output scrolls sideways or sticks out of the notebook, or something in
+    // it does (a <pre> with its own scroll bar, a table past the output's edge).
+    const wide = [out, ...out.querySelectorAll('*')].find((el) => {
+      const r = el.getBoundingClientRect();
+      const scrolls = el.scrollWidth > el.clientWidth + 1 && ['auto', 'scroll'].includes(getComputedStyle(el).overflowX);
+      return scrolls || (r.width > 0 && (r.right > box.right + 1 || r.right > area.right + 1));
+    });
+    if (wide)
+      report.overflowing.push({cell: index, source, element: wide.tagName.toLowerCase(), scrollWidth: wide.scrollWidth,
+                               clientWidth: wide.clientWidth, right: wide.getBoundingClientRect().right, area: Math.min(box.right, area.right)});
     if (/Error displaying widget|Loading widget/.test(text(out)))
       report.unrendered_widgets.push({cell: index, source, text: text(out)});
     out.querySelectorAll('.widget-hprogress, .widget-vprogress').forEach((bar) => {
@@ -195,7 +202,7 @@ notebook.widgets.forEach((cell, index) => {
       const meets = (b, o) => b.x < o.x + o.width && o.x < b.x + b.width && b.y < o.y + o.height && o.y < b.y + b.height;
       const labels = [...svg.querySelectorAll('text.arrow-label')].map((el) => ({text: el.textContent, box: el.getBBox()}));
       const names = [...svg.querySelectorAll('text.box-label')].map((el) => ({text: el.textContent, box: el.getBBox()}));
-      const vb = svg.viewBox.baseVal;
+      const vb = svg.getAttribute('viewBox') ? svg.viewBox.baseVal : {x: 0, y: 0, width: svg.width.baseVal.value, height: svg.height.baseVal.value};
       const within = (b) => b.x >= vb.x && b.y >= vb.y && b.x + b.width <= vb.x + vb.width && b.y + b.height <= vb.y + vb.height;
       report.diagram = {
         cell: index, loaded: picture.complete && picture.naturalWidth > 0, width: r.width, height: r.height,

@@ -52,8 +52,8 @@ def _common_problems(look: dict) -> list[str]:
     problems += [f"failed (red) progress bar in {_where(w)}: {w['text']!r}" for w in look["failed_widgets"]]
     problems += [f"widget not drawn in {_where(w)}: {w['text']!r}" for w in look["unrendered_widgets"]]
     problems += [f"progress bar left unfinished in {_where(b)}: {b['text']!r}" for b in look["unfinished_text_bars"]]
-    problems += [f"output wider than its area in {_where(o)}: {o['scrollWidth']} px of content in {o['clientWidth']} px"
-                 f" (right edge {o['right']:.0f}, notebook {o['area']:.0f})" for o in look["overflowing"]]
+    problems += [f"output wider than its area in {_where(o)}: a <{o['element']}> of {o['scrollWidth']} px in {o['clientWidth']} px,"
+                 f" its right edge at {o['right']:.0f} px, the area's at {o['area']:.0f} px" for o in look["overflowing"]]
     problems += [f"image not shown in cell {i['cell']}: {i}" for i in look["images"]
                  if not (i["loaded"] and i["width"] > 0 and i["inside"])]
     return problems
