@@ -19,12 +19,11 @@ import json
 import time
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from walkthrough import aws
 from walkthrough.config import Settings
 from walkthrough.emulator.urls import cloudfront_url
 from walkthrough.errors import WalkthroughError
+from walkthrough.progress import Progress
 
 ACCESS_CHOICES = ("oac", "oai")
 #: AWS's managed "CachingOptimized" cache policy.
@@ -236,8 +235,8 @@ def wait_deployed(settings: Settings, distribution_id: str, timeout_s: float = D
         return status
     poll = POLL_S["local" if settings.is_local else "aws"]
     waited = 0.0
-    with tqdm(total=round(timeout_s), desc=f"CloudFront deploying {distribution_id} (usually 5-15 min)", unit="s",
-              bar_format="{desc}: {n_fmt} s waited{postfix}", postfix=status, disable=not progress) as bar:
+    with Progress(round(timeout_s), f"CloudFront deploying {distribution_id} (usually 5-15 min)", "s",
+                  bar_format="{desc}: {n_fmt} s waited{postfix}", postfix=status, disable=not progress) as bar:
         while status != "Deployed":
             if waited >= timeout_s:
                 raise WalkthroughError(
@@ -247,8 +246,9 @@ def wait_deployed(settings: Settings, distribution_id: str, timeout_s: float = D
             _sleep(poll)
             waited += poll
             status = cloudfront.get_distribution(Id=distribution_id)["Distribution"]["Status"]
-            bar.n = min(round(waited), bar.total)
-            bar.set_postfix_str(status)
+            bar.set(round(waited))
+            bar.status(status)
+        bar.succeed(f"{status} after {waited:.0f} s")
     return status
 
 
