@@ -10,10 +10,11 @@ at the output's width with its labels clear of the boxes; the photos and the
 CloudFront address visible; the policy alone, ready to paste. A screenshot of
 each notebook as it ends goes to ``build/browser/``.
 
-``make test-browser`` runs it (``WALKTHROUGH_TEST_BROWSER=1``); in ``make test``
-it runs when Chromium and chromedriver are installed and is skipped, with the
-reason, when they are not. ``WALKTHROUGH_TEST_BROWSER=0`` leaves it to
-``make test-browser`` (``.ci/run`` runs that next).
+``make test-browser`` runs it (``WALKTHROUGH_TEST_BROWSER=1``), and skips it
+with the reason when Chromium or chromedriver is missing; ``make test`` leaves
+it to that target (one line), as it leaves the offline bundle to
+``make test-offline``: it takes a minute or two, and the suite's budget is
+three. ``.ci/run`` runs both targets after the suite.
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ BROWSER, WHY_NOT = find_browser()
 # where a module skipped whole collects nothing and pytest exits 5 (make test-browser on a machine without a browser).
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(os.environ.get("WALKTHROUGH_TEST_BROWSER") == "0",
-                       reason="the browser test is left to make test-browser (WALKTHROUGH_TEST_BROWSER=0)"),
-    pytest.mark.skipif(BROWSER is None, reason=f"{WHY_NOT}; make test-browser runs it"),
+    pytest.mark.skipif(os.environ.get("WALKTHROUGH_TEST_BROWSER") != "1",
+                       reason="the notebooks in a browser are tested by make test-browser"),
+    pytest.mark.skipif(BROWSER is None, reason=WHY_NOT),
 ]
 
 
