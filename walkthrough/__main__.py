@@ -286,7 +286,7 @@ def _reprocess(args: argparse.Namespace) -> int:
         _show_target(settings)
     result = reprocess.reprocess(settings, prefix=args.prefix, invalidate=not args.no_invalidate)
     print(repr(show.Table(result.rows)))
-    print("  ".join(f"{k}: {v}" for k, v in result.summary().items()))
+    print("  ".join(f"{k}: {v}" for k, v in result.summary().items()) + f"  ({result.seconds:.1f} s)")
     return 0 if all(r["outcome"] not in ("error", "unknown") for r in result.rows) else 1
 
 

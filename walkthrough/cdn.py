@@ -283,6 +283,8 @@ def invalidate(settings: Settings, keys: list[str], wait: bool = True, timeout_s
         "Paths": {"Quantity": len(paths), "Items": paths}, "CallerReference": f"walkthrough-{time.time_ns()}",
     })["Invalidation"]
     status, waited = created["Status"], 0.0
+    if wait and status != "Completed":  # asked once at once: the emulator has finished already (no bar)
+        status = cloudfront.get_invalidation(DistributionId=distribution["id"], Id=created["Id"])["Invalidation"]["Status"]
     if wait and status != "Completed":
         poll = POLL_S["local" if settings.is_local else "aws"]
         with tqdm(total=round(timeout_s), desc=f"invalidating {len(paths)} path(s) on {distribution['id']} (usually under a minute)",

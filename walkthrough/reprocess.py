@@ -69,7 +69,6 @@ class Reprocessed:
             **{f"{name}": count for name, count in sorted(outcomes.items())},
             "images changed": len(self.changed),
             "invalidated": invalidated + (f" ({self.invalidation['status']})" if self.invalidation else ""),
-            "seconds": round(self.seconds, 1),
         }
 
 

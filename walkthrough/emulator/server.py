@@ -155,6 +155,7 @@ class Emulator:
             "async_attempts": self.invoker.dispatcher.attempts,
             "retries": self.invoker.dispatcher.retries,
             "failed_events": self.invoker.failed_events,
+            "recursive_invocations_dropped": self.invoker.recursions_stopped,
             "denied_requests": self.roles.denied,
             "injected_faults": self.faults.injected,
             "refused_hosts": self.origins.refused_hosts,
