@@ -85,6 +85,7 @@ def cli_uses(monkeypatch):
 
 
 @pytest.mark.emulator
+@pytest.mark.slow
 def test_an_empty_prefix_is_a_one_line_error(pipeline_up, cli_uses, capsys):
     settings = pipeline_up
     with pytest.raises(WalkthroughError, match="No objects under 'nothing-here/'"):
@@ -96,6 +97,7 @@ def test_an_empty_prefix_is_a_one_line_error(pipeline_up, cli_uses, capsys):
 
 
 @pytest.mark.emulator
+@pytest.mark.slow
 def test_the_cli_reprocesses_by_prefix_and_prints_a_table_and_a_summary(pipeline_up, cli_uses, capsys):
     settings = pipeline_up
     pipeline.process(settings, PHOTO)

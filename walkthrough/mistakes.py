@@ -29,7 +29,7 @@ from urllib.parse import quote_plus, urlsplit
 
 from botocore.exceptions import ClientError
 
-from walkthrough import aws, cdn, iam, lambda_fn, learner_code, packaging, pipeline, reprocess, sequence, show, trigger
+from walkthrough import aws, cdn, iam, lambda_fn, layer, learner_code, packaging, pipeline, reprocess, sequence, show, trigger
 from walkthrough.config import Settings
 from walkthrough.diagnose import SECTIONS, section
 from walkthrough.emulator import lifecycle
@@ -38,7 +38,7 @@ from walkthrough.errors import WalkthroughError
 #: Every object a section uploads starts with this, so ``check`` (and a rerun) can remove them all.
 PREFIX = "oops-"
 #: The layer of Pillow built for the wrong Python (deleted by the fix, and by teardown if a run stops halfway).
-WRONG_LAYER_NAME = "Pillow-built-for-another-python"
+WRONG_LAYER_NAME = layer.WRONG_PYTHON_LAYER_NAME
 #: Lambda's settings for a function created without them (CreateFunction's defaults).
 LAMBDA_DEFAULT_MEMORY_MB = 128
 LAMBDA_DEFAULT_TIMEOUT_S = 3
@@ -246,7 +246,7 @@ def cause_no_layer(settings: Settings) -> Failure:
     before = _function_state(settings)
     _update(settings, Layers=[])
     answer = _console_test(settings)
-    return Failure("no-layer", "deployed ImageProcessingFunction without a layer and pressed Test",
+    return Failure("no-layer", f"deployed {settings.function_name} without a layer and pressed Test",
                    "Lambda console, Test: Execution result", _response_as_the_console_shows_it(answer),
                    [{"Layers": "none", "FunctionError": answer["function_error"]}], undo={"function": before})
 
