@@ -107,3 +107,24 @@ def test_the_cli_reprocesses_by_prefix_and_prints_a_table_and_a_summary(pipeline
     out = capsys.readouterr().out
     assert "other/photo.jpg" in out and "processed" in out and "objects: 1" in out
     assert "images changed: 0" in out and "invalidated: nothing" in out  # the same function: the same bytes
+
+
+@pytest.mark.emulator
+@pytest.mark.slow
+def test_a_function_that_fails_is_reported_per_object_naming_the_section_and_the_cli_fails(pipeline_up, cli_uses, capsys):
+    from walkthrough import aws
+
+    settings = pipeline_up
+    pipeline.process(settings, PHOTO)
+    lam = aws.client(settings, "lambda")
+    lam.update_function_configuration(FunctionName=settings.function_name, Layers=[])  # no Pillow
+    lam.get_waiter("function_updated_v2").wait(FunctionName=settings.function_name)
+    result = reprocess.reprocess(settings, progress=False)
+    row = result.rows[0]
+    assert (row["key"], row["outcome"], row["changed"]) == ("photo.jpg", "error", False)
+    assert row["detail"].startswith("Runtime.ImportModuleError: Unable to import module 'lambda_function': No module named 'PIL'")
+    assert row["detail"].endswith('(see 09_when_it_goes_wrong, section 1 "No Pillow layer")')
+    assert result.invalidation is None
+    cli_uses(settings)
+    assert main(["reprocess"]) == 1
+    assert "Runtime.ImportModuleError" in capsys.readouterr().out

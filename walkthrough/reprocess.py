@@ -35,7 +35,7 @@ from urllib.parse import quote_plus
 
 from tqdm.auto import tqdm
 
-from walkthrough import aws, cdn, pipeline
+from walkthrough import aws, cdn, diagnose, pipeline
 from walkthrough.config import Settings
 from walkthrough.errors import WalkthroughError
 
@@ -125,7 +125,9 @@ def reprocess_one(settings: Settings, key: str) -> dict[str, Any]:
     answer = json.loads(response["Payload"].read() or b"null")
     if response.get("FunctionError"):
         detail = f"{answer.get('errorType', 'Error')}: {answer.get('errorMessage', '')}" if isinstance(answer, dict) else str(answer)
-        return {"key": key, "outcome": "error", "processed_key": "", "changed": False, "detail": detail[:300]}
+        known = diagnose.sign_of(detail)
+        return {"key": key, "outcome": "error", "processed_key": "", "changed": False,
+                "detail": detail[:300] + (f" (see {diagnose.section(known[0])})" if known else "")}
     counts = answer if isinstance(answer, dict) else {}
     outcome = next((name for name, count in counts.items() if name != "records" and count), "unknown")
     item = pipeline.metadata_item(settings, key)
