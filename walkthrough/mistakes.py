@@ -142,6 +142,15 @@ def _deploy_learner_code(settings: Settings, slip: str | None, **configuration: 
     return before
 
 
+def _on_emulator(settings: Settings) -> bool:
+    """The walkthrough's emulator answers (target local, or an AWS-compatible endpoint): nothing to wait out."""
+    return aws.emulator_endpoint(settings) is not None
+
+
+def _wait_s(settings: Settings) -> float:
+    return WAIT_S["local" if _on_emulator(settings) else "aws"]
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -165,7 +174,7 @@ def _log_since(settings: Settings, since_ms: int) -> list[str]:
 
 def _wait_for(what: str, check: Callable[[], Any], settings: Settings, interval_s: float = 0.2) -> Any:
     """Poll ``check`` until it returns something; a clear error naming ``what`` after the target's wait."""
-    timeout = WAIT_S["local" if settings.is_local else "aws"]
+    timeout = _wait_s(settings)
     deadline = time.monotonic() + timeout
     while True:
         found = check()
@@ -174,7 +183,7 @@ def _wait_for(what: str, check: Callable[[], Any], settings: Settings, interval_
         if time.monotonic() > deadline:
             raise WalkthroughError(f"Waited {timeout:.0f} s for {what}; it did not come. Look at the function's log "
                                    f"(lambda_fn.recent_log_lines) and run the section again.")
-        time.sleep(interval_s if settings.is_local else max(interval_s, 2.0))
+        time.sleep(interval_s if _on_emulator(settings) else max(interval_s, 2.0))
 
 
 def _log_line(settings: Settings, since_ms: int, *needles: str) -> str:
@@ -227,7 +236,7 @@ def _put(settings: Settings, key: str, body: bytes, content_type: str = "image/j
 
     On AWS a little earlier: the log's times are AWS's clock, which may be a second or two off this one.
     """
-    since = _now_ms() - (0 if aws.emulator_endpoint(settings) else 2000)
+    since = _now_ms() - (0 if _on_emulator(settings) else 2000)
     aws.client(settings, "s3").put_object(Bucket=settings.raw_bucket, Key=key, Body=body, ContentType=content_type)
     return since
 
@@ -330,14 +339,14 @@ def cause_role_without_put_item(settings: Settings) -> Failure:
 
     def refused() -> str | None:  # on AWS a policy change takes seconds to apply: upload again until it has
         since = _put(settings, key, pipeline.SAMPLE_PHOTO.read_bytes())
-        deadline = time.monotonic() + (20 if settings.is_local else 30)
+        deadline = time.monotonic() + (20 if _on_emulator(settings) else 30)
         while time.monotonic() < deadline:
             lines = _log_since(settings, since)
             line = next((l for l in lines if "is not authorized to perform: dynamodb:PutItem" in l and "errorType" in l), None)
             line = line or next((l for l in lines if "is not authorized to perform: dynamodb:PutItem" in l), None)
             if line:
                 return line
-            time.sleep(0.2 if settings.is_local else 2.0)
+            time.sleep(0.2 if _on_emulator(settings) else 2.0)
         return None
 
     line = _wait_for("the AccessDenied answer to dynamodb:PutItem", refused, settings)
@@ -406,7 +415,7 @@ def cause_writing_into_the_trigger(settings: Settings) -> Failure:
     before = _deploy_learner_code(settings, "writes into its trigger")
     key = f"{PREFIX}loop.jpg"
     since = _put(settings, key, pipeline.SAMPLE_PHOTO.read_bytes())
-    if aws.emulator_endpoint(settings):
+    if _on_emulator(settings):
         _settle(settings)  # the emulator runs the whole chain at once
     else:  # on AWS: until no new object appears for half a minute
         seen: list[list[str]] = [[]]
@@ -620,7 +629,7 @@ def _process_bytes(settings: Settings, key: str, body: bytes) -> dict[str, Any]:
         path = Path(folder) / Path(key).name
         path.write_bytes(body)
         uploaded = pipeline.upload(settings, path, key)
-        return pipeline.wait_for_result(settings, uploaded, WAIT_S["local" if settings.is_local else "aws"], progress=False)
+        return pipeline.wait_for_result(settings, uploaded, _wait_s(settings), progress=False)
 
 
 def put_back_the_watermark(settings: Settings, failure: Failure) -> Report:
