@@ -20,12 +20,11 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-from tqdm.auto import tqdm
-
 from walkthrough import aws
 from walkthrough.config import Settings
 from walkthrough.emulator.urls import cloudfront_url
 from walkthrough.errors import WalkthroughError
+from walkthrough.progress import Progress
 
 ACCESS_CHOICES = ("oac", "oai")
 #: AWS's managed "CachingOptimized" cache policy.
@@ -237,8 +236,8 @@ def wait_deployed(settings: Settings, distribution_id: str, timeout_s: float = D
         return status
     poll = POLL_S["local" if settings.is_local else "aws"]
     waited = 0.0
-    with tqdm(total=round(timeout_s), desc=f"CloudFront deploying {distribution_id} (usually 5-15 min)", unit="s",
-              bar_format="{desc}: {n_fmt} s waited{postfix}", postfix=status, disable=not progress) as bar:
+    with Progress(round(timeout_s), f"CloudFront deploying {distribution_id} (usually 5-15 min)", "s",
+                  bar_format="{desc}: {n_fmt} s waited{postfix}", postfix=status, disable=not progress) as bar:
         while status != "Deployed":
             if waited >= timeout_s:
                 raise WalkthroughError(
@@ -248,8 +247,9 @@ def wait_deployed(settings: Settings, distribution_id: str, timeout_s: float = D
             _sleep(poll)
             waited += poll
             status = cloudfront.get_distribution(Id=distribution_id)["Distribution"]["Status"]
-            bar.n = min(round(waited), bar.total)
-            bar.set_postfix_str(status)
+            bar.set(round(waited))
+            bar.status(status)
+        bar.succeed(f"{status} after {waited:.0f} s")
     return status
 
 
@@ -287,8 +287,8 @@ def invalidate(settings: Settings, keys: list[str], wait: bool = True, timeout_s
         status = cloudfront.get_invalidation(DistributionId=distribution["id"], Id=created["Id"])["Invalidation"]["Status"]
     if wait and status != "Completed":
         poll = POLL_S["local" if settings.is_local else "aws"]
-        with tqdm(total=round(timeout_s), desc=f"invalidating {len(paths)} path(s) on {distribution['id']} (usually under a minute)",
-                  unit="s", bar_format="{desc}: {n_fmt} s waited{postfix}", postfix=status, disable=not progress) as bar:
+        with Progress(round(timeout_s), f"invalidating {len(paths)} path(s) on {distribution['id']} (usually under a minute)", "s",
+                      bar_format="{desc}: {n_fmt} s waited{postfix}", postfix=status, disable=not progress) as bar:
             while status != "Completed":
                 if waited >= timeout_s:
                     raise WalkthroughError(f"Invalidation {created['Id']} still {status} after {timeout_s / 60:.0f} min: "
@@ -296,8 +296,9 @@ def invalidate(settings: Settings, keys: list[str], wait: bool = True, timeout_s
                 _sleep(poll)
                 waited += poll
                 status = cloudfront.get_invalidation(DistributionId=distribution["id"], Id=created["Id"])["Invalidation"]["Status"]
-                bar.n = min(round(waited), bar.total)
-                bar.set_postfix_str(status)
+                bar.set(round(waited))
+                bar.status(status)
+            bar.succeed(f"{status} after {waited:.0f} s")
     return {"invalidation": created["Id"], "distribution": distribution["id"], "paths": paths, "status": status}
 
 

@@ -33,11 +33,10 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote_plus
 
-from tqdm.auto import tqdm
-
 from walkthrough import aws, cdn, diagnose, pipeline
 from walkthrough.config import Settings
 from walkthrough.errors import WalkthroughError
+from walkthrough.progress import Progress
 
 #: Invocations at once: quick on the emulator, gentle with a new account's concurrency on AWS.
 CONCURRENCY = 4
@@ -156,7 +155,7 @@ def reprocess(settings: Settings, prefix: str = "", invalidate: bool = True, con
         raise WalkthroughError(f"No objects under {prefix!r} in s3://{settings.raw_bucket}: nothing to reprocess"
                                + (" (the prefix is case-sensitive)." if prefix else "."))
     rows: list[dict[str, Any]] = []
-    with tqdm(total=len(keys), desc=f"reprocessing s3://{settings.raw_bucket}/{prefix}", unit="image", disable=not progress) as bar:
+    with Progress(len(keys), f"reprocessing s3://{settings.raw_bucket}/{prefix}", "image", disable=not progress) as bar:
         with ThreadPoolExecutor(max(1, concurrency)) as pool:
             for future in as_completed([pool.submit(reprocess_one, settings, key) for key in keys]):
                 rows.append(future.result())
