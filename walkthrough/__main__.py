@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     plan = commands.add_parser("plan", help="list what a run would create and roughly what it costs (creates nothing)")
     _add_target(plan)
+
+    reprocess = commands.add_parser("reprocess", help="run the function again over the images in the raw bucket, "
+                                    "then invalidate the processed images that changed")
+    _add_target(reprocess)
+    reprocess.add_argument("--prefix", default="", help="only the source keys that start with this (default: all)")
+    reprocess.add_argument("--no-invalidate", action="store_true", help="leave CloudFront's cache alone")
     return parser
 
 
@@ -271,9 +277,22 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reprocess(args: argparse.Namespace) -> int:
+    from walkthrough import reprocess, show
+
+    settings, _ = _notebook_parameters(args)
+    settings = aws.resolve(settings)
+    if not settings.is_local:
+        _show_target(settings)
+    result = reprocess.reprocess(settings, prefix=args.prefix, invalidate=not args.no_invalidate)
+    print(repr(show.Table(result.rows)))
+    print("  ".join(f"{k}: {v}" for k, v in result.summary().items()) + f"  ({result.seconds:.1f} s)")
+    return 0 if all(r["outcome"] not in ("error", "unknown") for r in result.rows) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"emulator": _emulator, "demo": _demo, "run": _run, "down": _down, "plan": _plan}
+    handlers = {"emulator": _emulator, "demo": _demo, "run": _run, "down": _down, "plan": _plan, "reprocess": _reprocess}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from walkthrough import aws
+from walkthrough import aws, diagnose
 from walkthrough.config import Settings
 from walkthrough.errors import WalkthroughError
 from walkthrough.progress import Progress
@@ -99,10 +99,7 @@ def wait_for_result(settings: Settings, item_upload: Upload, timeout_s: float = 
                 bar.succeed(f"recorded after {elapsed:.2f} s")
                 return {**item, "latency_s": round(elapsed, 3)}
             if elapsed > timeout_s:
-                raise WalkthroughError(
-                    f"No result for {item_upload.key} after {timeout_s:.0f} s: check the function's log "
-                    "(lambda_fn.recent_log_lines) and that step 5's trigger is configured."
-                )
+                raise diagnose.no_result(settings, item_upload.key, timeout_s)
             bar.set(round(elapsed))
             time.sleep(0.05)
 
