@@ -18,7 +18,7 @@ INSTALLER ?= auto
 JOBS   ?= 3
 PYTEST := $(BIN)/python -m pytest -n $(JOBS) --dist loadgroup
 
-.PHONY: run test test-quick test-offline lab notebooks down stop clean lock bundle
+.PHONY: run test test-quick test-offline test-browser lab notebooks down stop clean lock bundle
 
 $(STAMP): pyproject.toml requirements.lock scripts/setup-venv
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (python3.12 or python3)."; exit 1; }
@@ -46,6 +46,12 @@ test-quick: $(STAMP)
 # notebook sequence there (tests/test_offline_bundle.py; needs root for unshare -n).
 test-offline: $(STAMP)
 	WALKTHROUGH_TEST_OFFLINE=1 $(BIN)/python -m pytest -n 0 -p no:cacheprovider tests/test_offline_bundle.py
+
+# The notebooks as a learner sees them: JupyterLab in headless Chromium (Debian: apt-get install
+# chromium chromium-driver), 00, 03 and 07 run in the browser and checked; screenshots in build/browser/
+# (tests/test_browser.py; skipped, with the reason, when no browser is installed).
+test-browser: $(STAMP)
+	WALKTHROUGH_TEST_BROWSER=1 $(BIN)/python -m pytest -n 0 -p no:cacheprovider tests/test_browser.py
 
 # Refresh requirements.lock after a change to pyproject.toml, for every platform and Python 3.11+:
 # the pins that still fit stay; `make lock UPGRADE=1` moves everything to the newest in range.

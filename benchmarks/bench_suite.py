@@ -113,9 +113,11 @@ def main() -> int:
     process = subprocess.Popen(args.command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     sampler = CpuSampler(process.pid)
     sampler.start()
-    tail = []
+    tail, failures = [], []
     for line in process.stdout:
         tail = (tail + [line.rstrip()])[-3:]
+        if line.startswith(("FAILED ", "ERROR ")):  # pytest's short summary (-rfE, make test's default)
+            failures.append(line.rstrip()[:300])
     code = process.wait()
     wall = time.perf_counter() - started
     sampler.stopped.set()
@@ -127,6 +129,7 @@ def main() -> int:
         "cpus": os.cpu_count(), "cpu_s": cpu, "cpu_total_s": round(sum(cpu.values()), 1),
         "processes": sampler.counts(), "busiest_other": sampler.top_other(),
         "summary": next((l for l in reversed(tail) if " in " in l), tail[-1] if tail else ""),
+        "failures": failures,
         "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     print(json.dumps(result))

@@ -18,6 +18,8 @@ from walkthrough.emulator import urls
 pytestmark = pytest.mark.emulator
 
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+#: AWS's managed policy that caches nothing: for tests of what the origin decides on every request.
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 
 
 def fetch(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -50,7 +52,7 @@ def site(emulator, files: dict[str, tuple[bytes, str]] | None = None) -> str:
 
 
 def distribution(emulator, bucket: str, *, oac: str | None = None, oai: str | None = None, origin_path: str = "",
-                 root: str = "index.html", enabled: bool = True) -> dict:
+                 root: str = "index.html", enabled: bool = True, cache_policy: str = CACHING_OPTIMIZED) -> dict:
     origin = {
         "Id": "s3-origin", "DomainName": f"{bucket}.s3.us-east-1.amazonaws.com", "OriginPath": origin_path,
         "S3OriginConfig": {"OriginAccessIdentity": f"origin-access-identity/cloudfront/{oai}" if oai else ""},
@@ -60,7 +62,7 @@ def distribution(emulator, bucket: str, *, oac: str | None = None, oai: str | No
     config = {
         "CallerReference": f"dist-{time.time_ns()}", "Comment": "walkthrough test", "Enabled": enabled, "DefaultRootObject": root,
         "Origins": {"Quantity": 1, "Items": [origin]},
-        "DefaultCacheBehavior": {"TargetOriginId": "s3-origin", "ViewerProtocolPolicy": "redirect-to-https", "CachePolicyId": CACHING_OPTIMIZED},
+        "DefaultCacheBehavior": {"TargetOriginId": "s3-origin", "ViewerProtocolPolicy": "redirect-to-https", "CachePolicyId": cache_policy},
     }
     return emulator.client("cloudfront").create_distribution(DistributionConfig=config)["Distribution"]
 
@@ -215,7 +217,7 @@ def test_origin_access_identity_policy_by_arn_or_canonical_user(emulator):
     cloudfront, s3 = emulator.client("cloudfront"), emulator.client("s3")
     oai = new_identity(cloudfront)["CloudFrontOriginAccessIdentity"]
     bucket = site(emulator, {"index.html": INDEX})
-    dist = distribution(emulator, bucket, oai=oai["Id"])
+    dist = distribution(emulator, bucket, oai=oai["Id"], cache_policy=CACHING_DISABLED)  # every request reaches S3
     root = urls.cloudfront_url(emulator.endpoint, dist["Id"])
 
     s3.put_bucket_policy(Bucket=bucket, Policy=oac_policy(bucket, dist["ARN"]))  # right bucket, wrong kind of grant

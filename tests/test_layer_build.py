@@ -120,3 +120,27 @@ def test_another_accounts_unknown_layer_is_still_refused(emulator):
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
         emulator.deploy("def lambda_handler(e, c):\n    return 1\n",
                         Layers=["arn:aws:lambda:us-east-1:770693421928:layer:Klayers-p312-numpy:1"])
+
+
+def _wheel(path: Path, module: str) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("PIL/__init__.py", module)
+    return path
+
+
+def test_a_layer_zip_is_built_once_per_wheel_and_again_when_the_wheel_changes(tmp_path, monkeypatch):
+    """Every kernel and emulator reads the same zip from next to the wheel; a newer wheel is unpacked again."""
+    wheel = _wheel(tmp_path / "pillow-1.0-cp312-cp312-manylinux_2_28_x86_64.whl", "VERSION = 1\n")
+    first = packaging.cached_layer_zip_from_wheel(wheel)
+    assert first == packaging.layer_zip_from_wheel(wheel)
+    assert zipfile.ZipFile(io.BytesIO(first)).read("python/PIL/__init__.py") == b"VERSION = 1\n"
+
+    builds = []
+    monkeypatch.setattr(packaging, "layer_zip_from_wheel", lambda w: builds.append(w) or b"rebuilt")
+    assert packaging.cached_layer_zip_from_wheel(wheel) == first and builds == []  # read back, not rebuilt
+
+    _wheel(wheel, "VERSION = 2\n")
+    later = wheel.with_name(wheel.name + ".layer.zip").stat().st_mtime + 10
+    os.utime(wheel, (later, later))
+    assert packaging.cached_layer_zip_from_wheel(wheel) == b"rebuilt" and builds == [wheel]
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []

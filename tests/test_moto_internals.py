@@ -58,6 +58,32 @@ def test_moto_internals_for_roles_and_async_settings(mocked_aws_with_managed_pol
     assert moto_internals.role_policy_documents("arn:aws:iam::123456789012:role/gone") is None
 
 
+BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+
+
+def test_after_a_reset_aws_managed_policies_are_as_new(fresh_emulator):
+    """The emulator builds AWS managed policies once and hands each new IAM backend copies: attachments must not leak."""
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    from tests.emulator_helpers import EmulatorHandle, reset
+
+    emulator = EmulatorHandle(fresh_emulator.endpoint, fresh_emulator.port)
+    reset(emulator.endpoint)
+    iam = emulator.client("iam")
+    iam.create_role(RoleName="r", AssumeRolePolicyDocument=TRUST)
+    iam.attach_role_policy(RoleName="r", PolicyArn=BASIC_EXECUTION)
+    iam.tag_policy(PolicyArn=BASIC_EXECUTION, Tags=[{"Key": "k", "Value": "v"}])
+    assert iam.get_policy(PolicyArn=BASIC_EXECUTION)["Policy"]["AttachmentCount"] == 1
+
+    reset(emulator.endpoint)
+    policy = iam.get_policy(PolicyArn=BASIC_EXECUTION)["Policy"]
+    assert policy["AttachmentCount"] == 0 and not policy.get("Tags")
+    version = iam.get_policy_version(PolicyArn=BASIC_EXECUTION, VersionId=policy["DefaultVersionId"])["PolicyVersion"]
+    assert version["Document"] == json.loads(aws_managed_policies_data)["AWSLambdaBasicExecutionRole"]["Document"]
+    listed = iam.list_policies(Scope="AWS", MaxItems=1000)
+    assert listed["IsTruncated"] and len(listed["Policies"]) == 1000
+
+
 def test_cloudformation_internals_are_present_and_the_emulators_models_win():
     """moto's CloudFormation picks a type's model from CloudFormationModel's subclasses; the emulator's must be the ones."""
     from walkthrough.emulator import cloudformation

@@ -1,8 +1,8 @@
 """The whole walkthrough, run by papermill as a batch user runs it, then checked through boto3.
 
 A fresh emulator, in a region other than us-east-1 (bucket creation needs a
-LocationConstraint there), the notebooks 00–08 with each CloudFront access
-variant, then the cleanup.
+LocationConstraint there), the numbered notebooks (00–09) with each CloudFront
+access variant, then the cleanup.
 
 Each notebook configuration runs once. The CloudFront access variant is a
 parameter of 06 onwards only, so the OAI run starts at 06 on an empty emulator
@@ -26,7 +26,7 @@ import pytest
 from PIL import Image
 
 from tests.emulator_helpers import reset
-from walkthrough import Settings, aws, cdn, runner, teardown
+from walkthrough import Settings, aws, cdn, mistakes, runner, teardown
 from walkthrough.errors import WalkthroughError
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
@@ -70,7 +70,7 @@ def test_sequence_builds_the_pipeline_then_cleanup_removes_it(access, kernels_us
     else:  # 00-05 do not depend on the access variant: the OAC run ran them
         notebooks = runner.select(runner.numbered_notebooks(), FIRST_WITH_ACCESS)
         rows = runner.run_notebooks(notebooks, parameters, tmp_path, progress=False)
-    assert "08_api_gateway" in [n.stem for n in notebooks]  # the optional ones after it leave the pipeline as it is
+    assert {"08_api_gateway", "09_when_it_goes_wrong", "10_pipeline_as_code"} <= {n.stem for n in notebooks}
     assert [r["notebook"] for r in rows] == [n.stem for n in notebooks]
 
     s3, dynamodb = aws.client(settings, "s3"), aws.client(settings, "dynamodb")
@@ -100,6 +100,7 @@ def test_sequence_builds_the_pipeline_then_cleanup_removes_it(access, kernels_us
     assert served.status == 200 and served.headers["Content-Type"] == "image/jpeg"
     assert cdn.fetch_directly(settings, "processed-photo.jpg")["status"] == 403
     assert [a["name"] for a in aws.client(settings, "apigateway").get_rest_apis()["items"]] == ["ImageProcessingApi"]
+    assert mistakes.leftovers(settings) == []  # 09 put back everything it broke
 
     runner.run_notebooks(runner.select(runner.numbered_notebooks(), "99", "99", cleanup=True), {"region": REGION}, tmp_path, progress=False)
     assert teardown.remaining(settings) == []

@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="list what a run would create and roughly what it costs (creates nothing)")
     _add_target(plan)
 
+    reprocess = commands.add_parser("reprocess", help="run the function again over the images in the raw bucket, "
+                                    "then invalidate the processed images that changed")
+    _add_target(reprocess)
+    reprocess.add_argument("--prefix", default="", help="only the source keys that start with this (default: all)")
+    reprocess.add_argument("--no-invalidate", action="store_true", help="leave CloudFront's cache alone")
+
     template = commands.add_parser("template", help="print the pipeline as one CloudFormation template (YAML)")
     _add_target(template)
     _add_stack_options(template)
@@ -294,6 +300,19 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reprocess(args: argparse.Namespace) -> int:
+    from walkthrough import reprocess, show
+
+    settings, _ = _notebook_parameters(args)
+    settings = aws.resolve(settings)
+    if not settings.is_local:
+        _show_target(settings)
+    result = reprocess.reprocess(settings, prefix=args.prefix, invalidate=not args.no_invalidate)
+    print(repr(show.Table(result.rows)))
+    print("  ".join(f"{k}: {v}" for k, v in result.summary().items()) + f"  ({result.seconds:.1f} s)")
+    return 0 if all(r["outcome"] not in ("error", "unknown") for r in result.rows) else 1
+
+
 def _stack_target(args: argparse.Namespace) -> Settings:
     """The settings a stack command works on: the emulator running (locally), the account known."""
     from walkthrough import template
@@ -355,8 +374,8 @@ def _deploy(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"emulator": _emulator, "demo": _demo, "run": _run, "down": _down, "plan": _plan, "template": _template,
-                "deploy": _deploy}
+    handlers = {"emulator": _emulator, "demo": _demo, "run": _run, "down": _down, "plan": _plan, "reprocess": _reprocess,
+                "template": _template, "deploy": _deploy}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

@@ -18,13 +18,13 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
-
-from tqdm.auto import tqdm
+from urllib.parse import quote
 
 from walkthrough import aws
 from walkthrough.config import Settings
 from walkthrough.emulator.urls import cloudfront_url
 from walkthrough.errors import WalkthroughError
+from walkthrough.progress import Progress
 
 ACCESS_CHOICES = ("oac", "oai")
 #: AWS's managed "CachingOptimized" cache policy.
@@ -244,8 +244,8 @@ def wait_deployed(settings: Settings, distribution_id: str, timeout_s: float = D
         return status
     poll = POLL_S["local" if settings.is_local else "aws"]
     waited = 0.0
-    with tqdm(total=round(timeout_s), desc=f"CloudFront deploying {distribution_id} (usually 5-15 min)", unit="s",
-              bar_format="{desc}: {n_fmt} s waited{postfix}", postfix=status, disable=not progress) as bar:
+    with Progress(round(timeout_s), f"CloudFront deploying {distribution_id} (usually 5-15 min)", "s",
+                  bar_format="{desc}: {n_fmt} s waited{postfix}", postfix=status, disable=not progress) as bar:
         while status != "Deployed":
             if waited >= timeout_s:
                 raise WalkthroughError(
@@ -255,9 +255,59 @@ def wait_deployed(settings: Settings, distribution_id: str, timeout_s: float = D
             _sleep(poll)
             waited += poll
             status = cloudfront.get_distribution(Id=distribution_id)["Distribution"]["Status"]
-            bar.n = min(round(waited), bar.total)
-            bar.set_postfix_str(status)
+            bar.set(round(waited))
+            bar.status(status)
+        bar.succeed(f"{status} after {waited:.0f} s")
     return status
+
+
+#: Invalidations usually complete within a minute or two on AWS; give up after this long.
+INVALIDATION_TIMEOUT_S = 20 * 60
+
+
+def invalidation_path(key: str) -> str:
+    """The invalidation path of an object key: ``/`` in front, unsafe characters URL-encoded as CloudFront asks.
+
+    A trailing ``*`` stays a wildcard (``"2026/*"`` -> ``/2026/*``).
+    """
+    return "/" + quote(key.lstrip("/"), safe="/~!$&'()*+,;=:@")
+
+
+def invalidate(settings: Settings, keys: list[str], wait: bool = True, timeout_s: float = INVALIDATION_TIMEOUT_S,
+               progress: bool = True) -> dict[str, Any]:
+    """Remove objects from CloudFront's edge caches (keys, or prefixes ending in ``*``); waits until ``Completed``.
+
+    Until then (or until its TTL ends: a day for the processed images) an
+    edge keeps serving the version it has, even after the object in S3 was
+    replaced. Each path counts towards CloudFront's free 1,000 invalidation
+    paths a month; ``"*"`` alone (``/*``) is one path for everything.
+    """
+    if not keys:
+        raise WalkthroughError("Nothing to invalidate: give object keys, or a prefix ending in '*' (\"*\" for everything).")
+    distribution = find_distribution_summary(settings)
+    cloudfront = aws.client(settings, "cloudfront")
+    paths = list(dict.fromkeys(invalidation_path(k) for k in keys))
+    created = cloudfront.create_invalidation(DistributionId=distribution["id"], InvalidationBatch={
+        "Paths": {"Quantity": len(paths), "Items": paths}, "CallerReference": f"walkthrough-{time.time_ns()}",
+    })["Invalidation"]
+    status, waited = created["Status"], 0.0
+    if wait and status != "Completed":  # asked once at once: the emulator has finished already (no bar)
+        status = cloudfront.get_invalidation(DistributionId=distribution["id"], Id=created["Id"])["Invalidation"]["Status"]
+    if wait and status != "Completed":
+        poll = POLL_S["local" if settings.is_local else "aws"]
+        with Progress(round(timeout_s), f"invalidating {len(paths)} path(s) on {distribution['id']} (usually under a minute)", "s",
+                      bar_format="{desc}: {n_fmt} s waited{postfix}", postfix=status, disable=not progress) as bar:
+            while status != "Completed":
+                if waited >= timeout_s:
+                    raise WalkthroughError(f"Invalidation {created['Id']} still {status} after {timeout_s / 60:.0f} min: "
+                                           "check it in the CloudFront console (Invalidations tab).")
+                _sleep(poll)
+                waited += poll
+                status = cloudfront.get_invalidation(DistributionId=distribution["id"], Id=created["Id"])["Invalidation"]["Status"]
+                bar.set(round(waited))
+                bar.status(status)
+            bar.succeed(f"{status} after {waited:.0f} s")
+    return {"invalidation": created["Id"], "distribution": distribution["id"], "paths": paths, "status": status}
 
 
 def _get(url: str, timeout_s: float = 30.0) -> tuple[int, dict[str, str], bytes]:
@@ -276,7 +326,7 @@ def fetch(settings: Settings, key: str) -> dict[str, Any]:
     """GET ``key`` through the distribution, as a viewer does; the status, the headers that matter, the bytes."""
     url = url_for(settings, find_distribution_summary(settings), key)
     status, headers, body = _get(url)
-    wanted = ("Content-Type", "Content-Length", "Cache-Control", "ETag", "X-Cache", "X-Walkthrough-Distribution",
+    wanted = ("Content-Type", "Content-Length", "Cache-Control", "ETag", "X-Cache", "Age", "X-Walkthrough-Distribution",
               "X-Walkthrough-Viewer-Protocol-Policy")
     lowered = {k.lower(): v for k, v in headers.items()}
     return {"url": url, "status": status, "headers": {h: lowered[h.lower()] for h in wanted if h.lower() in lowered}, "body": body}

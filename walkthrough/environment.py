@@ -17,6 +17,10 @@ REQUIRED = (
     ("pillow", "the image processing (and the local Pillow layer)"),
     ("papermill", "running the notebooks in batch"),
     ("tqdm", "progress bars"),
+    # The notebook stack the learner is using.
+    ("jupyterlab", "the notebooks in the browser (make lab)"),
+    ("ipykernel", "the notebooks' Python kernel"),
+    ("ipywidgets", "progress bars drawn as widgets in a notebook"),
 )
 
 

@@ -92,7 +92,7 @@ def create_role(settings: Settings, policy: str = "least-privilege") -> dict[str
         if current != document:
             iam.put_role_policy(RoleName=settings.role_name, PolicyName=INLINE_POLICY_NAME, PolicyDocument=json.dumps(document))
             changes.append(f"{'updated' if current else 'added'} {INLINE_POLICY_NAME}")
-        for arn in attached & set(DOCUMENT_MANAGED_POLICIES):
+        for arn in [a for a in DOCUMENT_MANAGED_POLICIES if a in attached]:  # in a stable order: the changes are shown
             iam.detach_role_policy(RoleName=settings.role_name, PolicyArn=arn)
             changes.append(f"detached {arn.rsplit('/', 1)[-1]}")
     if status == "exists" and changes:

@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 LAYER_NAME = "Pillow"
+#: The layer of Pillow built for the wrong Python that 09_when_it_goes_wrong publishes (and deletes again).
+WRONG_PYTHON_LAYER_NAME = "Pillow-built-for-another-python"
 KLAYERS_ACCOUNT = klayers.ACCOUNT
 DOCUMENT_LAYER = "Klayers-p312-Pillow:6"
 CHOICES = ("local", "document", "klayers", "build")

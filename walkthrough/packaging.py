@@ -128,6 +128,30 @@ def layer_zip_from_wheel(wheel: Path) -> bytes:
         return deterministic_zip(tree_entries(root, "python"))
 
 
+def cached_layer_zip_from_wheel(wheel: Path) -> bytes:
+    """``layer_zip_from_wheel``, kept next to the wheel: every notebook kernel and emulator needs the same zip.
+
+    Unpacking and deflating Pillow's wheel takes about 0.9 s of CPU; the test
+    suite and a workshop's notebooks build it dozens of times. The zip is
+    deterministic, so the copy on disk is the zip that would be built; it is
+    written atomically, and rebuilt when missing, unreadable or older than the wheel.
+    """
+    cached = wheel.with_name(wheel.name + ".layer.zip")
+    try:
+        if cached.stat().st_mtime >= wheel.stat().st_mtime:
+            return cached.read_bytes()
+    except OSError:
+        pass
+    content = layer_zip_from_wheel(wheel)
+    partial = cached.with_name(f"{cached.name}.{os.getpid()}.partial")
+    try:
+        partial.write_bytes(content)
+        os.replace(partial, cached)
+    except OSError:  # a read-only cache still gets its zip, built each time
+        partial.unlink(missing_ok=True)
+    return content
+
+
 def wheel_cache(python_version: str, architecture: str = "x86_64") -> Path:
     """Where Pillow's wheel for one Lambda Python and architecture is kept (``WALKTHROUGH_WHEEL_CACHE`` or the user cache)."""
     base = os.environ.get("WALKTHROUGH_WHEEL_CACHE") or os.path.join(
@@ -149,7 +173,7 @@ def build_pillow_layer_zip(architecture: str = "x86_64", python_version: str = "
     The wheel is cached (``wheel_cache``), so building again needs no download.
     """
     wheel = cached_pillow_wheel(python_version, architecture)
-    return layer_zip_from_wheel(wheel), wheel
+    return cached_layer_zip_from_wheel(wheel), wheel
 
 
 def pillow_layer_zip_for(python_version: str, architecture: str = "x86_64") -> bytes:

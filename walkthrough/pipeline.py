@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from boto3.dynamodb.types import TypeDeserializer
-from tqdm.auto import tqdm
 
-from walkthrough import aws
+from walkthrough import aws, diagnose
 from walkthrough.config import Settings
 from walkthrough.errors import WalkthroughError
+from walkthrough.progress import Progress
 
 _DESERIALIZE = TypeDeserializer().deserialize
 #: The tutorial's sample photo (CC0, see notebooks/data/CREDITS.md).
@@ -85,25 +85,23 @@ def _recorded(settings: Settings, item_upload: Upload, dynamodb: Any = None) -> 
 
 
 def wait_for_result(settings: Settings, item_upload: Upload, timeout_s: float = 60.0, progress: bool = True) -> dict[str, Any]:
-    """Wait until the function has recorded this upload; returns the item plus the latency."""
-    bar = tqdm(total=round(timeout_s), desc=f"waiting for {item_upload.key}", unit="s", disable=not progress, leave=False)
+    """Wait until the function has recorded this upload; returns the item plus the latency.
+
+    The bar counts the seconds of the time-out; it ends full and green when the result
+    comes (saying after how long), red when the time-out passes.
+    """
     dynamodb = aws.client(settings, "dynamodb")
-    try:
+    with Progress(round(timeout_s), f"waiting for {item_upload.key}", "s", disable=not progress) as bar:
         while True:
             item = _recorded(settings, item_upload, dynamodb)
             elapsed = time.monotonic() - item_upload.started
             if item:
+                bar.succeed(f"recorded after {elapsed:.2f} s")
                 return {**item, "latency_s": round(elapsed, 3)}
             if elapsed > timeout_s:
-                raise WalkthroughError(
-                    f"No result for {item_upload.key} after {timeout_s:.0f} s: check the function's log "
-                    "(lambda_fn.recent_log_lines) and that step 5's trigger is configured."
-                )
-            bar.n = min(round(elapsed), bar.total)
-            bar.refresh()
+                raise diagnose.no_result(settings, item_upload.key, timeout_s)
+            bar.set(round(elapsed))
             time.sleep(0.05)
-    finally:
-        bar.close()
 
 
 def process(settings: Settings, path: str | Path, key: str | None = None, timeout_s: float = 60.0) -> dict[str, Any]:
@@ -135,7 +133,7 @@ def process_batch(settings: Settings, paths: Iterable[str | Path], timeout_s: fl
     deadline = time.monotonic() + timeout_s
     pending = {u.key: u for u in uploads}
     dynamodb = aws.client(settings, "dynamodb")
-    with tqdm(total=len(uploads), desc="processing batch", unit="image") as bar:
+    with Progress(len(uploads), "processing batch", "image") as bar:
         while pending:
             for key, item_upload in list(pending.items()):
                 item = _recorded(settings, item_upload, dynamodb)

@@ -30,8 +30,9 @@ from walkthrough.errors import WalkthroughError
 
 #: Operation-name prefixes that create a billable or lasting resource.
 CREATING_PREFIXES = ("Create", "Publish")
-#: Named "Create…" but part of using what exists (an upload in parts, a session token).
-NOT_CREATING = frozenset({"CreateMultipartUpload", "CreateSession"})
+#: Named "Create…" but part of using what exists (an upload in parts, a session token, clearing
+#: CloudFront's cache: nothing remains, and the first 1,000 paths a month are free).
+NOT_CREATING = frozenset({"CreateMultipartUpload", "CreateSession", "CreateInvalidation"})
 
 #: (region, endpoint, run name) already confirmed in this process (a kernel session, a CLI run).
 _CONFIRMED: set[tuple[str, str | None, str]] = set()

@@ -31,7 +31,9 @@ class Table:
 
     @staticmethod
     def _cell(value: Any) -> str:
-        if isinstance(value, (dict, list)):
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return ", ".join(value) if value else "none"  # a list of words reads as words
+        if isinstance(value, (dict, list, tuple)):
             return json.dumps(value, default=str)
         if isinstance(value, bool):
             return "✔" if value else "✘"
@@ -67,9 +69,13 @@ def describe_image(data: bytes) -> dict[str, Any]:
 
 
 class Images:
-    """Images side by side, each with a caption: format, dimensions, size."""
+    """Images side by side, each with a caption: format, dimensions, size.
 
-    def __init__(self, items: Sequence[tuple[str, bytes]], max_width: int = 420) -> None:
+    Two of ``max_width`` fit side by side in JupyterLab's output area beside its side bar
+    (833 px with a 1280 px window); a narrower one puts them one under the other.
+    """
+
+    def __init__(self, items: Sequence[tuple[str, bytes]], max_width: int = 400) -> None:
         self.items = [(caption, data, describe_image(data)) for caption, data in items]
         self.max_width = max_width
 
@@ -83,10 +89,10 @@ class Images:
             mime = f"image/{(info['format'] or 'png').lower()}"
             src = f"data:{mime};base64,{base64.b64encode(data).decode()}"
             figures.append(
-                f"<figure style='margin:0 1em 0 0'><img src='{src}' style='max-width:{self.max_width}px;height:auto'>"
+                f"<figure style='margin:0 1em 1em 0;max-width:100%'><img src='{src}' style='max-width:min({self.max_width}px,100%);height:auto'>"
                 f"<figcaption>{html.escape(self._label(caption, info))}</figcaption></figure>"
             )
-        return "<div style='display:flex;align-items:flex-start'>" + "".join(figures) + "</div>"
+        return "<div style='display:flex;flex-wrap:wrap;align-items:flex-start'>" + "".join(figures) + "</div>"
 
     def __repr__(self) -> str:
         return "\n".join(self._label(caption, info) for caption, _, info in self.items)
@@ -131,7 +137,9 @@ def log_records(records: Iterable[Mapping[str, Any]], fields: Sequence[str] = ("
 
     Columns: time, level (a platform record shows its type, ``platform.start``
     or ``platform.report``), request id, message, then ``fields`` of the
-    function's records (empty where a record has none).
+    function's records (empty where a record has none). Records of one
+    invocation name it once, in the title, rather than in every row: the
+    36-character id is what pushed such a table past a notebook's width.
     """
     rows = []
     for entry in records:
@@ -143,6 +151,12 @@ def log_records(records: Iterable[Mapping[str, Any]], fields: Sequence[str] = ("
             row = {"time": entry.get("timestamp", ""), "level": entry.get("level") or entry.get("log_level") or "",
                    "requestId": entry.get("requestId", ""), "message": entry.get("message") or entry.get("errorMessage") or ""}
         rows.append({**row, **{name: entry.get(name) for name in fields}})
+    ids = {row["requestId"] for row in rows}
+    if len(ids) == 1 and rows[0]["requestId"]:
+        request_id = rows[0]["requestId"]
+        title = f"{title}: invocation {request_id}" if title else f"Invocation {request_id}"
+        for row in rows:
+            del row["requestId"]
     return Table(rows, title)
 
 
@@ -151,12 +165,37 @@ def document(value: Any, title: str = "") -> Text:
     return Text(json.dumps(value, indent=2, default=str, ensure_ascii=False), title)
 
 
+class Documents:
+    """Several JSON documents, each shown alone under its name, so that each can be copied as it is."""
+
+    def __init__(self, documents: Mapping[str, Any], title: str = "") -> None:
+        self.title = title
+        self.parts = [document(value, name) for name, value in documents.items()]
+
+    def _repr_html_(self) -> str:
+        heading = f"<p><b>{html.escape(self.title)}</b></p>" if self.title else ""
+        return heading + ("".join(part._repr_html_() for part in self.parts) or "<p>none</p>")
+
+    def __repr__(self) -> str:
+        body = "\n\n".join(repr(part) for part in self.parts) or "none"
+        return f"{self.title}\n\n{body}" if self.title else body
+
+
+def documents(values: Mapping[str, Any], title: str = "") -> Documents:
+    """Named JSON documents (a role's permission policies): each alone, ready to paste into a console."""
+    return Documents(values, title)
+
+
 class Link:
+    """An address a person can read, copy and open: the URL itself is the link, after ``text`` if given."""
+
     def __init__(self, url: str, text: str = "") -> None:
         self.url, self.text = url, text or url
 
     def _repr_html_(self) -> str:
-        return f"<a href='{html.escape(self.url)}' target='_blank'>{html.escape(self.text)}</a>"
+        anchor = (f"<a href='{html.escape(self.url)}' target='_blank' rel='noopener' style='overflow-wrap:anywhere'>"
+                  f"<code>{html.escape(self.url)}</code></a>")
+        return anchor if self.text == self.url else f"{html.escape(self.text)}: {anchor}"
 
     def __repr__(self) -> str:
         return self.url if self.text == self.url else f"{self.text}: {self.url}"
@@ -166,59 +205,111 @@ def link(url: str, text: str = "") -> Link:
     return Link(url, text)
 
 
+#: The diagram's grid: columns and rows of boxes, and the gaps between them, in SVG units.
+#: Horizontal gaps hold the arrow labels above the arrow (two lines at most, about 110 units wide at
+#: 11 px); labels of vertical arrows sit beside the arrow, in the gap between the rows.
+_BOX_W, _BOX_H, _COL_GAP, _ROW_GAP, _MARGIN = 200, 52, 120, 48, 10
 _BOXES = {
-    # name: (x, y, label, sublabel, colour)
-    "upload": (10, 95, "photo.jpg", "your upload", "#e8eaed"),
-    "raw": (190, 95, "raw-image-bucket", "Amazon S3", "#d5ecd4"),
-    "fn": (400, 95, "ImageProcessingFunction", "Lambda · Python 3.12 + Pillow", "#fde2c4"),
-    "processed": (640, 30, "processed-image-bucket", "Amazon S3 (private)", "#d5ecd4"),
-    "table": (640, 160, "ImageMetadata", "DynamoDB", "#dcd6f7"),
-    "cdn": (860, 30, "CloudFront", "HTTPS, OAC/OAI", "#cfe3f7"),
-    "viewer": (1060, 30, "browser", "processed photo", "#e8eaed"),
-    "api": (400, 205, "API Gateway", "POST /process (optional)", "#f7d4dc"),
+    # name: (column, row, label, sublabel, colour)
+    "upload": (0, 0, "photo.jpg", "your upload", "#e8eaed"),
+    "raw": (1, 0, "raw-image-bucket", "Amazon S3", "#d5ecd4"),
+    "table": (0, 1, "ImageMetadata", "DynamoDB", "#dcd6f7"),
+    "fn": (1, 1, "ImageProcessingFunction", "Lambda · Python 3.12 + Pillow", "#fde2c4"),
+    "api": (2, 1, "API Gateway", "POST /process (optional)", "#f7d4dc"),
+    "processed": (1, 2, "processed-image-bucket", "Amazon S3 (private)", "#d5ecd4"),
+    "cdn": (1, 3, "CloudFront", "HTTPS, OAC/OAI", "#cfe3f7"),
+    "viewer": (2, 3, "browser", "processed photo", "#e8eaed"),
 }
+#: (source, target, label): boxes side by side or one above the other; "\n" breaks a label.
 _ARROWS = [
-    ("upload", "raw", "PUT"), ("raw", "fn", "s3:ObjectCreated"), ("fn", "processed", "resized + watermark"),
-    ("fn", "table", "filename, size, timestamp"), ("processed", "cdn", ""), ("cdn", "viewer", "GET"), ("api", "fn", ""),
+    ("upload", "raw", "PUT"), ("raw", "fn", "s3:ObjectCreated"), ("fn", "table", "filename, size,\ntimestamp"),
+    ("fn", "processed", "resized + watermark"), ("api", "fn", "POST /process"), ("processed", "cdn", ""),
+    ("cdn", "viewer", "GET"),
 ]
 
 
 class Diagram:
-    """The architecture of the design, drawn as SVG (text view: the same flow in words)."""
+    """The architecture of the design as SVG drawn inline (text view: the same flow in words).
 
-    width, height, box_w, box_h = 1240, 270, 170, 52
+    The SVG has a ``viewBox`` and takes the output's width (up to its own), so it
+    scales down in a narrow notebook instead of overflowing it.
+    """
 
-    def _center(self, name: str) -> tuple[float, float]:
-        x, y, *_ = _BOXES[name]
-        return x + self.box_w / 2, y + self.box_h / 2
+    box_w, box_h, label_size, name_size = _BOX_W, _BOX_H, 11, 13
+
+    @property
+    def width(self) -> int:
+        return _MARGIN * 2 + 3 * self.box_w + 2 * _COL_GAP
+
+    @property
+    def height(self) -> int:
+        return _MARGIN * 2 + 4 * self.box_h + 3 * _ROW_GAP
+
+    def box(self, name: str) -> tuple[float, float, float, float]:
+        """x, y, width, height of a box."""
+        column, row, *_ = _BOXES[name]
+        return (_MARGIN + column * (self.box_w + _COL_GAP), _MARGIN + row * (self.box_h + _ROW_GAP), self.box_w, self.box_h)
 
     def _edge(self, source: str, target: str) -> tuple[float, float, float, float]:
-        (x1, y1), (x2, y2) = self._center(source), self._center(target)
-        if abs(x2 - x1) * self.box_h >= abs(y2 - y1) * self.box_w:
-            return x1 + self.box_w / 2 * (1 if x2 > x1 else -1), y1, x2 - self.box_w / 2 * (1 if x2 > x1 else -1), y2
-        return x1, y1 + self.box_h / 2 * (1 if y2 > y1 else -1), x2, y2 - self.box_h / 2 * (1 if y2 > y1 else -1)
+        sx, sy, w, h = self.box(source)
+        tx, ty, _, _ = self.box(target)
+        if sy == ty:  # side by side
+            return (sx + w, sy + h / 2, tx, ty + h / 2) if tx > sx else (sx, sy + h / 2, tx + w, ty + h / 2)
+        return (sx + w / 2, sy + h, tx + w / 2, ty) if ty > sy else (sx + w / 2, sy, tx + w / 2, ty + h)
 
-    def _repr_svg_(self) -> str:
-        parts = [
-            f"<svg xmlns='http://www.w3.org/2000/svg' width='{self.width}' height='{self.height}' font-family='sans-serif'>",
-            "<defs><marker id='arrow' markerWidth='10' markerHeight='8' refX='9' refY='4' orient='auto'>"
-            "<path d='M0,0 L10,4 L0,8 z' fill='#444'/></marker></defs>",
-        ]
+    def labels(self) -> list[tuple[str, float, float, str]]:
+        """Each line of each arrow label: (text, x, y of its baseline, text-anchor)."""
+        placed = []
         for source, target, label in _ARROWS:
+            if not label:
+                continue
             x1, y1, x2, y2 = self._edge(source, target)
-            parts.append(f"<line x1='{x1}' y1='{y1}' x2='{x2}' y2='{y2}' stroke='#444' stroke-width='1.6' marker-end='url(#arrow)'/>")
-            if label:
-                parts.append(f"<text x='{(x1 + x2) / 2}' y='{(y1 + y2) / 2 - 6}' font-size='11' text-anchor='middle' fill='#333'>{html.escape(label)}</text>")
-        for x, y, label, sub, colour in _BOXES.values():
-            parts.append(f"<rect x='{x}' y='{y}' width='{self.box_w}' height='{self.box_h}' rx='8' fill='{colour}' stroke='#555'/>")
-            parts.append(f"<text x='{x + self.box_w / 2}' y='{y + 22}' font-size='13' font-weight='bold' text-anchor='middle'>{html.escape(label)}</text>")
-            parts.append(f"<text x='{x + self.box_w / 2}' y='{y + 40}' font-size='11' text-anchor='middle' fill='#333'>{html.escape(sub)}</text>")
+            lines = label.split("\n")
+            if y1 == y2:  # above the arrow, centred in the gap, the last line nearest the arrow
+                for i, line in enumerate(lines):
+                    placed.append((line, (x1 + x2) / 2, y1 - 6 - (len(lines) - 1 - i) * (self.label_size + 2), "middle"))
+            else:  # beside the arrow, centred in the gap between the rows
+                top = (y1 + y2) / 2 - (len(lines) - 1) * (self.label_size + 2) / 2 + self.label_size / 3
+                for i, line in enumerate(lines):
+                    placed.append((line, x1 + 8, top + i * (self.label_size + 2), "start"))
+        return placed
+
+    def svg(self) -> str:
+        parts = [
+            f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {self.width} {self.height}' width='{self.width}' "
+            f"height='{self.height}' font-family='sans-serif'>",
+            "<title>The pipeline's architecture</title>",
+            "<defs><marker id='walkthrough-arrow' markerWidth='8' markerHeight='6' refX='7.5' refY='3' orient='auto'>"
+            "<path d='M0,0 L8,3 L0,6 z' fill='#444'/></marker></defs>",
+        ]
+        for name, (_, _, label, sub, colour) in _BOXES.items():
+            x, y, w, h = self.box(name)
+            parts.append(f"<rect class='box' x='{x}' y='{y}' width='{w}' height='{h}' rx='8' fill='{colour}' stroke='#555'/>")
+            parts.append(f"<text class='box-label' x='{x + w / 2}' y='{y + 22}' font-size='{self.name_size}' font-weight='bold' "
+                         f"text-anchor='middle'>{html.escape(label)}</text>")
+            parts.append(f"<text class='box-label' x='{x + w / 2}' y='{y + 40}' font-size='{self.label_size}' text-anchor='middle' "
+                         f"fill='#333'>{html.escape(sub)}</text>")
+        for source, target, _ in _ARROWS:
+            x1, y1, x2, y2 = self._edge(source, target)
+            parts.append(f"<line x1='{x1}' y1='{y1}' x2='{x2}' y2='{y2}' stroke='#444' stroke-width='1.6' "
+                         "marker-end='url(#walkthrough-arrow)'/>")
+        for text, x, y, anchor in self.labels():
+            parts.append(f"<text class='arrow-label' x='{x}' y='{y}' font-size='{self.label_size}' text-anchor='{anchor}' "
+                         f"fill='#333'>{html.escape(text)}</text>")
         parts.append("</svg>")
         return "".join(parts)
 
+    def _repr_html_(self) -> str:
+        # An image of the SVG rather than inline SVG: JupyterLab sanitizes the HTML of a notebook it
+        # does not trust yet (any notebook opened from a clone) and drops inline SVG, leaving its words
+        # run together; an image with a data address it keeps, as it keeps the photos.
+        source = base64.b64encode(self.svg().encode()).decode()
+        return (f"<img class='walkthrough-architecture' alt='{html.escape(repr(self))}' src='data:image/svg+xml;base64,{source}' "
+                f"style='width:100%;max-width:{self.width}px;height:auto'>")
+
     def __repr__(self) -> str:
         return "\n".join(
-            f"{_BOXES[s][2]} --{label or '→'}--> {_BOXES[t][2]}" for s, t, label in _ARROWS
+            f"{_BOXES[s][2]} --{(label or '→').replace(chr(10), ' ')}--> {_BOXES[t][2]}" for s, t, label in _ARROWS
         )
 
 

@@ -146,10 +146,12 @@ def _clear_notification(settings: Settings) -> str | None:
 
 def _delete_layer_versions(settings: Settings) -> str | None:
     lam = aws.client(settings, "lambda")
-    versions = lam.list_layer_versions(LayerName=layer.LAYER_NAME).get("LayerVersions", [])
-    for version in versions:
-        lam.delete_layer_version(LayerName=layer.LAYER_NAME, VersionNumber=version["Version"])
-    return f"deleted {len(versions)} version(s)" if versions else "nothing to delete"
+    deleted = 0
+    for name in (layer.LAYER_NAME, layer.WRONG_PYTHON_LAYER_NAME):  # the second only if notebook 09 stopped halfway
+        for version in lam.list_layer_versions(LayerName=name).get("LayerVersions", []):
+            lam.delete_layer_version(LayerName=name, VersionNumber=version["Version"])
+            deleted += 1
+    return f"deleted {deleted} version(s)" if deleted else "nothing to delete"
 
 
 def delete_distribution(settings: Settings, distribution_id: str | None = None, status: str | None = None) -> str | None:

@@ -10,7 +10,10 @@ destination (SQS, SNS or Lambda), if the function's role may send it there
 (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html). A chain
 of functions that keeps writing into its own trigger is stopped after
 ``MAX_RECURSION_DEPTH`` hops, as Lambda's recursive loop detection does
-(https://docs.aws.amazon.com/lambda/latest/dg/invocation-recursion.html).
+(https://docs.aws.amazon.com/lambda/latest/dg/invocation-recursion.html: "if your
+function is invoked as part of a chain of requests approximately 16 times,
+Lambda drops the next invocation"), and counted in the CloudWatch metric
+``RecursiveInvocationsDropped``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ from walkthrough.emulator.runtime import FunctionSpec, InvocationResult, WorkerP
 log = logging.getLogger("walkthrough.emulator.async")
 
 MAX_RECURSION_DEPTH = 16
+#: botocore's documentation of Lambda's RecursiveInvocationException (AWS's wording).
+RECURSION_STOPPED = ("Lambda has detected your function being invoked in a recursive loop with other AWS resources "
+                     "and stopped your function's invocation.")
 _LINEAGE = re.compile(r"Lineage=[0-9a-fA-F]+:(\d+)")
 #: Seconds before the first and second retry of a failed asynchronous invocation (AWS: about 60 and 120).
 RETRY_DELAYS_S = (1.0, 2.0)
@@ -97,8 +103,10 @@ class AsyncDispatcher:
     holding a concurrency slot while it waits.
     """
 
-    def __init__(self, attempt: Attempt, concurrency: int = 4, limit_of: LimitOf | None = None) -> None:
+    def __init__(self, attempt: Attempt, concurrency: int = 4, limit_of: LimitOf | None = None,
+                 dropped: Callable[[AsyncEvent], None] | None = None) -> None:
         self._attempt = attempt
+        self._dropped = dropped or (lambda event: None)
         self._limit_of = limit_of or (lambda event: None)
         self.concurrency = max(1, concurrency)
         # Threads are only started for admitted attempts; this is just a ceiling.
@@ -126,9 +134,8 @@ class AsyncDispatcher:
         """Queue one invocation; returns False when recursion detection stops it."""
         depth = request_depth() + 1
         if depth > MAX_RECURSION_DEPTH:
-            log.warning(
-                "Lambda has detected that %s is part of a recursive loop (depth %d) and stopped the invocation", arn, depth
-            )
+            log.warning("%s (%s, invocation %d of its chain was dropped)", RECURSION_STOPPED, arn, depth)
+            self._dropped(AsyncEvent(account_id, region, arn, event, depth))
             return False
         self._enqueue(AsyncEvent(account_id, region, arn, event, depth))
         return True
@@ -230,11 +237,32 @@ class AsyncInvoker:
         self._clients = clients
         self.retry_delays = tuple(retry_delays) or RETRY_DELAYS_S
         self.failed_events = 0
-        self.dispatcher = AsyncDispatcher(self._attempt, concurrency, self._reserved_concurrency)
+        self.recursions_stopped = 0
+        self.dispatcher = AsyncDispatcher(self._attempt, concurrency, self._reserved_concurrency, self._recursion_stopped)
 
     def submit(self, account_id: str, region: str, arn: str, event: Any) -> bool:
         """Queue one invocation (False when recursion detection stopped it)."""
         return self.dispatcher.submit(account_id, region, arn, event)
+
+    def _recursion_stopped(self, event: AsyncEvent) -> None:
+        """What Lambda does besides dropping the event: the ``RecursiveInvocationsDropped`` metric (AWS/Lambda, by function).
+
+        It is published from a thread of its own: the drop happens inside the
+        request (an S3 upload) whose notification would have invoked the function.
+        """
+        self.recursions_stopped += 1
+        name = event.arn.split(":")[6] if event.arn.count(":") >= 6 else event.arn
+
+        def publish() -> None:
+            try:
+                self._clients("cloudwatch", event.region).put_metric_data(Namespace="AWS/Lambda", MetricData=[{
+                    "MetricName": "RecursiveInvocationsDropped", "Dimensions": [{"Name": "FunctionName", "Value": name}],
+                    "Value": 1.0, "Unit": "Count",
+                }])
+            except Exception as exc:  # noqa: BLE001 - a metric lost is logged, never a failure of the upload
+                log.error("could not publish RecursiveInvocationsDropped for %s: %s", name, exc)
+
+        threading.Thread(target=publish, name="recursion-metric", daemon=True).start()
 
     def _reserved_concurrency(self, event: AsyncEvent) -> int | None:
         function = moto_internals.find_function(event.account_id, event.region, event.arn)

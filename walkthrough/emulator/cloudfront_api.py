@@ -12,9 +12,13 @@ identity a distribution still names is 409
 account, and is cleared by moto's reset. A distribution naming an identity
 that does not exist is refused with 400 ``InvalidOriginAccessIdentity``, and
 one origin naming both an OAI and an OAC with 400
-``IllegalOriginAccessConfiguration``, as CloudFront does.
+``IllegalOriginAccessConfiguration``, as CloudFront does; one naming a cache
+policy other than AWS's managed ones (the emulator has no cache policy API)
+with 404 ``NoSuchCachePolicy``.
 
-The content a distribution serves is ``cloudfront_content.py``'s.
+Moto's reset and deleting a distribution also empty its edge cache
+(``cloudfront_cache``). The content a distribution serves is
+``cloudfront_content.py``'s.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 from walkthrough.emulator import moto_internals
+from walkthrough.emulator.cloudfront_cache import MANAGED_CACHE_POLICIES, EdgeCache
 from walkthrough.emulator.wsgi import read_body, respond, signing_service
 
 API_VERSION = "2020-05-31"
@@ -214,8 +219,9 @@ def _origin_access(body: bytes) -> list[tuple[str, str]]:
 class CloudFrontApi:
     """The WSGI layer for CloudFront's control plane: the OAI API and the checks on distributions' origin access."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache: EdgeCache | None = None) -> None:
         self.identities = OriginAccessIdentities()
+        self.cache = cache
 
     def control(self, environ: dict[str, Any], start_response: Callable[..., Any], app: Callable[..., Iterable[bytes]]) -> Iterable[bytes] | None:
         """The OAI API and the checks on distributions' origin access; None to let moto answer."""
@@ -223,6 +229,8 @@ class CloudFrontApi:
         method = environ.get("REQUEST_METHOD", "GET")
         if path == "/moto-api/reset" and method == "POST":
             self.identities.reset()
+            if self.cache is not None:
+                self.cache.clear()
             return None
         if not path.startswith(f"/{API_VERSION}/"):
             return None
@@ -231,6 +239,8 @@ class CloudFrontApi:
         try:
             if path == OAI_PATH or path.startswith(OAI_PATH + "/"):
                 return self._oai_api(environ, start_response, method, path[len(OAI_PATH):].strip("/"))
+            if method == "DELETE" and path.startswith(DISTRIBUTION_PATH + "/") and self.cache is not None:
+                self.cache.clear(path[len(DISTRIBUTION_PATH) + 1:].split("/")[0])  # its edge cache goes with it
             if (method == "POST" and path.rstrip("/") == DISTRIBUTION_PATH) or (
                 method == "PUT" and path.startswith(DISTRIBUTION_PATH + "/") and path.endswith("/config")
             ):
@@ -303,8 +313,11 @@ class CloudFrontApi:
     def _check_origin_access(self, body: bytes) -> None:
         try:
             origins = _origin_access(body)
+            policies = [(e.text or "").strip() for e in ET.fromstring(body).iter() if _strip(e.tag) == "CachePolicyId"]
         except ET.ParseError:
             return  # moto answers malformed documents
+        if any(p and p not in MANAGED_CACHE_POLICIES for p in policies):  # the emulator has only AWS's managed policies
+            raise CloudFrontError(404, "NoSuchCachePolicy", "The cache policy does not exist.")
         account = moto_internals.DEFAULT_ACCOUNT_ID
         for oai_path, oac_id in origins:
             if oai_path and oac_id:

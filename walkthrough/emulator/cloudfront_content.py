@@ -26,27 +26,42 @@ distribution's configuration as moto stores it:
   ``Via``, ``X-Amz-Cf-Id``, ``X-Amz-Cf-Pop``) and two of the emulator's:
   ``X-Walkthrough-Distribution`` and ``X-Walkthrough-Viewer-Protocol-Policy``
   (loopback speaks plain HTTP, so ``redirect-to-https`` and ``https-only``
-  are reported, not enforced). Nothing is cached: every answer is a miss.
+  are reported, not enforced);
+- answers come from the edge cache while they are fresh (``cloudfront_cache``:
+  the behaviour's cache policy or legacy TTLs, and the object's
+  ``Cache-Control``/``Expires``): ``X-Cache: Hit from cloudfront`` with an
+  ``Age``; else from the origin, ``Miss from cloudfront``, kept for next time;
+  an expired entry that the origin confirms (304) is a ``RefreshHit``. The
+  cache is looked at before the bucket policy, as on AWS: a cached object is
+  served until it expires or is invalidated, whatever the policy says since.
+  The viewer's ``If-None-Match``/``If-Modified-Since`` are answered from the
+  cached object; range requests and methods CloudFront does not cache go
+  straight to the origin.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-from email.utils import format_datetime
-from typing import Any, Callable, Iterable
+from dataclasses import dataclass
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any, Callable, Iterable, Mapping
 from xml.sax.saxutils import escape
 
 from botocore.exceptions import ClientError
 
 from walkthrough.emulator import moto_internals, policies, s3_access
 from walkthrough.emulator.clients import InternalClients
+from walkthrough.emulator.cloudfront_cache import (
+    ERROR_CACHING_MIN_TTL, MANAGED_CACHE_POLICIES, CachePolicy, EdgeCache, Entry, cache_key_query, error_ttl, object_ttl,
+)
 from walkthrough.emulator.cloudfront_api import OriginAccessIdentities
 from walkthrough.emulator.urls import CLOUDFRONT_HOST_SUFFIX, CLOUDFRONT_PREFIX
 from walkthrough.emulator.wsgi import request_path, respond, s3_error
 
 SERVICE_PRINCIPAL = "cloudfront.amazonaws.com"
-POP = "LOOPBACK1-P1"  # what X-Amz-Cf-Pop says: the edge location that answered
+POP = "LOOPBACK1-P1"
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"  # what X-Amz-Cf-Pop says: the edge location that answered
 _S3_DOMAIN = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.\-]*?)\.s3(?:[.-][a-z0-9.\-]*)?\.amazonaws\.com$")
 
 
@@ -85,11 +100,49 @@ def object_key(distribution: moto_internals.DistributionView, origin: moto_inter
     return f"{prefix}/{key}" if prefix else key
 
 
-class CloudFrontContent:
-    """The WSGI layer for viewers: a distribution's content, read from its S3 origin as CloudFront reads it."""
+@dataclass
+class OriginAnswer:
+    """What the S3 origin answered CloudFront: status, the headers passed on to the viewer, the body."""
 
-    def __init__(self, clients: InternalClients, identities: OriginAccessIdentities) -> None:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    content_type: str
+
+    @property
+    def is_error(self) -> bool:
+        return self.status >= 400
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+
+#: Viewer request headers that make CloudFront's request to the origin conditional or partial (not cached here).
+_VIEWER_CONDITIONS = (("HTTP_RANGE", "Range"), ("HTTP_IF_NONE_MATCH", "IfNoneMatch"), ("HTTP_IF_MATCH", "IfMatch"),
+                      ("HTTP_IF_MODIFIED_SINCE", "IfModifiedSince"), ("HTTP_IF_UNMODIFIED_SINCE", "IfUnmodifiedSince"))
+
+
+def cache_policy_of(behaviour: moto_internals.BehaviourView) -> CachePolicy:
+    """The TTLs and cache key of a behaviour: its managed cache policy, else its legacy cache settings."""
+    if behaviour.cache_policy_id:
+        managed = MANAGED_CACHE_POLICIES.get(behaviour.cache_policy_id)
+        if managed is not None:
+            return managed
+        # A custom policy (the emulator has no cache policy API yet): the managed default's TTLs.
+        return MANAGED_CACHE_POLICIES[CACHING_OPTIMIZED]
+    if behaviour.forward_query_strings:
+        queries: str | tuple[str, ...] = behaviour.query_string_cache_keys or "all"
+    else:
+        queries = "none"
+    return CachePolicy("legacy cache settings", behaviour.min_ttl, behaviour.default_ttl, behaviour.max_ttl, queries)
+
+
+class CloudFrontContent:
+    """The WSGI layer for viewers: a distribution's content, from its edge cache or read from its S3 origin."""
+
+    def __init__(self, clients: InternalClients, identities: OriginAccessIdentities, cache: EdgeCache | None = None) -> None:
         self.identities = identities
+        self.cache = cache if cache is not None else EdgeCache()
         self._s3 = clients("s3", "us-east-1")
 
     def serve(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
@@ -118,43 +171,128 @@ class CloudFrontContent:
             body = _error_page(404, "Not found.", f"The emulator has no CloudFront distribution {asked!r}.", request_id)
             return respond(start_response, 404, body, [("X-Cache", "Error from cloudfront")], "text/html", head)
         common = [
-            ("X-Cache", "Miss from cloudfront"),
             ("Via", f"1.1 {distribution.domain_name} (CloudFront)"),
             ("X-Amz-Cf-Pop", POP),
             ("X-Amz-Cf-Id", request_id),
             ("X-Walkthrough-Distribution", distribution.id),
         ]
 
-        def error(status: int, body: bytes, content_type: str) -> list[bytes]:
-            headers = [(k, "Error from cloudfront" if k == "X-Cache" else v) for k, v in common]
-            return respond(start_response, status, body, headers, content_type, head)
+        def generated(status: int, reason: str, detail: str) -> list[bytes]:  # an error CloudFront makes itself
+            return respond(start_response, status, _error_page(status, reason, detail, request_id),
+                           [("X-Cache", "Error from cloudfront"), *common], "text/html", head)
 
         if not distribution.enabled:
-            return error(403, _error_page(403, "Bad request.", "We can't connect to the server for this app or website at this time. "
-                                          "There might be too much traffic or a configuration error. (The distribution is disabled.)",
-                                          request_id), "text/html")
+            return generated(403, "Bad request.", "We can't connect to the server for this app or website at this time. "
+                             "There might be too much traffic or a configuration error. (The distribution is disabled.)")
         path = request_path(raw_path) or "/"
         behaviour = choose_behaviour(distribution, path)
         common.append(("X-Walkthrough-Viewer-Protocol-Policy", behaviour.viewer_protocol_policy))
         if method not in behaviour.allowed_methods:
-            return error(403, _error_page(403, "Bad request.", "This distribution is not configured to allow the HTTP request method "
-                                          "that was used for this request. The distribution supports only cachable requests.",
-                                          request_id), "text/html")
+            return generated(403, "Bad request.", "This distribution is not configured to allow the HTTP request method "
+                             "that was used for this request. The distribution supports only cachable requests.")
         origin = distribution.origin(behaviour.target_origin_id)
         bucket_name = bucket_of(origin.domain_name) if origin else None
         if origin is None or bucket_name is None:
-            return error(502, _error_page(502, "Bad gateway.", "CloudFront wasn't able to connect to the origin. (The emulator serves "
-                                          "S3 origins only.)", request_id), "text/html")
+            return generated(502, "Bad gateway.", "CloudFront wasn't able to connect to the origin. (The emulator serves "
+                             "S3 origins only.)")
         key = object_key(distribution, origin, path)
+        policy = cache_policy_of(behaviour)
+        query = cache_key_query(environ.get("QUERY_STRING", ""), policy)
+        cache_key = (distribution.id, path + (f"?{query}" if query else ""))
+        cacheable = method in ("GET", "HEAD") and "HTTP_RANGE" not in environ
+
+        def fetch(conditional: dict[str, str] | None = None) -> OriginAnswer:
+            return self._origin(environ, distribution, origin, bucket_name, key, conditional, forward_viewer=not cacheable,
+                                head=head and not cacheable)
+
+        if not cacheable:  # a range, or a method CloudFront does not cache: straight to the origin
+            return self._answer(start_response, fetch(), common, "Miss from cloudfront", None, head)
+        now = self.cache.clock()
+        entry = self.cache.get(cache_key)
+        if entry is not None and entry.fresh(now):
+            self.cache.hits += 1
+            entry.hits += 1
+            return self._from_cache(environ, start_response, entry, common, "Hit from cloudfront", entry.age(now), head)
+        if entry is not None and entry.status == 200 and (entry.header("ETag") or entry.header("Last-Modified")):
+            conditions = {"IfNoneMatch": entry.header("ETag")} if entry.header("ETag") else {"IfModifiedSince": entry.header("Last-Modified")}
+            answer = fetch(conditions)  # the entry expired: is it still the latest version?
+            if answer.status == 304:
+                self.cache.refresh_hits += 1
+                self.cache.refresh(cache_key, entry, object_ttl(dict(entry.headers) | dict(answer.headers), policy, now))
+                return self._from_cache(environ, start_response, entry, common, "RefreshHit from cloudfront", 0, head)
+        else:
+            answer = fetch()
+        self.cache.misses += 1
+        ttl = error_ttl(answer.status, dict(answer.headers), distribution.error_caching_min_ttl.get(answer.status, ERROR_CACHING_MIN_TTL)) \
+            if answer.is_error else object_ttl(dict(answer.headers), policy, now) if answer.status == 200 else 0.0
+        paths = (cache_key[1],) + ((f"/{distribution.default_root_object.lstrip('/')}",) if path == "/" and distribution.default_root_object else ())
+        fresh = Entry(answer.status, answer.headers, answer.body, answer.content_type, now, ttl, paths)
+        if ttl > 0:
+            self.cache.put(cache_key, fresh)
+        return self._from_cache(environ, start_response, fresh, common, "Miss from cloudfront", None, head)
+
+    def _from_cache(self, environ: dict[str, Any], start_response: Callable[..., Any], entry: Entry, common: list[tuple[str, str]],
+                    x_cache: str, age: int | None, head: bool) -> Iterable[bytes]:
+        """A (cached or just fetched) full response, answering the viewer's own conditions."""
+        headers = [*entry.headers, *common, ("X-Cache", "Error from cloudfront" if entry.status >= 400 else x_cache)]
+        if age is not None:
+            headers.append(("Age", str(age)))
+        if entry.status == 200:
+            condition = viewer_condition(environ, entry.header("ETag"), entry.header("Last-Modified"))
+            if condition == 304:
+                return respond(start_response, 304, b"", [h for h in headers if h[0].lower() != "content-type"], head=head)
+            if condition == 412:
+                body = s3_error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+                return respond(start_response, 412, body, [("X-Cache", "Error from cloudfront"), *common], "application/xml", head)
+        return respond(start_response, entry.status, entry.body, headers, entry.content_type, head)
+
+    def _answer(self, start_response: Callable[..., Any], answer: OriginAnswer, common: list[tuple[str, str]], x_cache: str,
+                age: int | None, head: bool) -> Iterable[bytes]:
+        headers = [*answer.headers, *common, ("X-Cache", "Error from cloudfront" if answer.is_error else x_cache)]
+        if head and answer.status == 200:
+            length = next((v for k, v in answer.headers if k.lower() == "content-length"), str(len(answer.body)))
+            start_response("200 OK", [*[h for h in headers if h[0].lower() != "content-length"], ("Content-Length", length)])
+            return [b""]
+        return respond(start_response, answer.status, answer.body, headers, answer.content_type, head)
+
+    def _origin(self, environ: dict[str, Any], distribution: moto_internals.DistributionView, origin: moto_internals.OriginView,
+                bucket_name: str, key: str, conditional: dict[str, str] | None, forward_viewer: bool, head: bool) -> OriginAnswer:
+        """CloudFront's request to the S3 origin, judged by the bucket policy as S3 judges CloudFront's identity."""
         bucket = moto_internals.find_bucket(bucket_name)
         if bucket is None:
-            return error(404, s3_error("NoSuchBucket", "The specified bucket does not exist", BucketName=bucket_name), "application/xml")
+            return OriginAnswer(404, [], s3_error("NoSuchBucket", "The specified bucket does not exist", BucketName=bucket_name), "application/xml")
         if not key:  # "/" without a default root object: a bucket listing, which the emulator does not serve
-            return error(403, s3_error("AccessDenied", "Access Denied"), "application/xml")
+            return _denied()
         allowed = self._origin_allows(distribution, origin, bucket, key)
         if not allowed("s3:GetObject", f"arn:aws:s3:::{bucket.name}/{key}"):
-            return error(403, s3_error("AccessDenied", "Access Denied"), "application/xml")
-        return self._fetch(environ, start_response, common, error, head, bucket, key, allowed)
+            return _denied()
+        params: dict[str, Any] = {"Bucket": bucket.name, "Key": key, **(conditional or {})}
+        if forward_viewer:
+            for header, name in _VIEWER_CONDITIONS:
+                if environ.get(header) and not (head and name == "Range"):
+                    params[name] = environ[header]
+        try:
+            answer = self._s3.head_object(**params) if head else self._s3.get_object(**params)
+        except ClientError as exc:
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500))
+            code = exc.response.get("Error", {}).get("Code", "")
+            if status == 304 or code == "304":
+                return OriginAnswer(304, _object_headers(exc.response), b"", "")
+            if status == 404 or code in ("NoSuchKey", "404"):
+                if allowed("s3:ListBucket", f"arn:aws:s3:::{bucket.name}"):
+                    return OriginAnswer(404, [], s3_error("NoSuchKey", "The specified key does not exist.", Key=key), "application/xml")
+                return _denied()
+            if status == 412 or code == "PreconditionFailed":
+                return OriginAnswer(412, [], s3_error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold"), "application/xml")
+            if status == 416 or code == "InvalidRange":
+                return OriginAnswer(416, [], s3_error("InvalidRange", "The requested range is not satisfiable"), "application/xml")
+            return OriginAnswer(502, [], s3_error(code or "InternalError", str(exc)), "application/xml")
+        headers = _object_headers(answer)
+        if head:
+            headers.append(("Content-Length", str(answer.get("ContentLength", 0))))
+            return OriginAnswer(200, headers, b"", answer.get("ContentType") or "binary/octet-stream")
+        return OriginAnswer(206 if answer.get("ContentRange") else 200, headers, answer["Body"].read(),
+                            answer.get("ContentType") or "binary/octet-stream")
 
     def _origin_allows(self, distribution: moto_internals.DistributionView, origin: moto_internals.OriginView,
                        bucket: moto_internals.BucketView, key: str) -> Callable[[str, str], bool]:
@@ -183,38 +321,39 @@ class CloudFrontContent:
             return not (restricted and caller.service is None)
         return allowed
 
-    def _fetch(self, environ: dict[str, Any], start_response: Callable[..., Any], common: list[tuple[str, str]],
-               error: Callable[[int, bytes, str], list[bytes]], head: bool, bucket: moto_internals.BucketView, key: str,
-               allowed: Callable[[str, str], bool]) -> Iterable[bytes]:
-        params: dict[str, Any] = {"Bucket": bucket.name, "Key": key}
-        for header, name in (("HTTP_RANGE", "Range"), ("HTTP_IF_NONE_MATCH", "IfNoneMatch"), ("HTTP_IF_MATCH", "IfMatch"),
-                             ("HTTP_IF_MODIFIED_SINCE", "IfModifiedSince"), ("HTTP_IF_UNMODIFIED_SINCE", "IfUnmodifiedSince")):
-            if environ.get(header) and not (head and name == "Range"):
-                params[name] = environ[header]
+
+def _denied() -> OriginAnswer:
+    return OriginAnswer(403, [], s3_error("AccessDenied", "Access Denied"), "application/xml")
+
+
+def viewer_condition(environ: Mapping[str, Any], etag: str | None, last_modified: str | None) -> int | None:
+    """304 or 412 when the viewer's conditional headers say so about a cached object, else None (RFC 9110 order)."""
+    def tags(value: str) -> list[str]:
+        return [t.strip().removeprefix("W/") for t in value.split(",") if t.strip()]
+
+    def date(value: str | None) -> float | None:
         try:
-            answer = self._s3.head_object(**params) if head else self._s3.get_object(**params)
-        except ClientError as exc:
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500))
-            code = exc.response.get("Error", {}).get("Code", "")
-            if status == 304 or code == "304":
-                return respond(start_response, 304, b"", [*common, *_object_headers(exc.response)])
-            if status == 404 or code in ("NoSuchKey", "404"):
-                if allowed("s3:ListBucket", f"arn:aws:s3:::{bucket.name}"):
-                    return error(404, s3_error("NoSuchKey", "The specified key does not exist.", Key=key), "application/xml")
-                return error(403, s3_error("AccessDenied", "Access Denied"), "application/xml")
-            if status == 412 or code == "PreconditionFailed":
-                return error(412, s3_error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold"), "application/xml")
-            if status == 416 or code == "InvalidRange":
-                return error(416, s3_error("InvalidRange", "The requested range is not satisfiable"), "application/xml")
-            return error(502, s3_error(code or "InternalError", str(exc)), "application/xml")
-        body = b"" if head else answer["Body"].read()
-        status = 206 if answer.get("ContentRange") else 200
-        headers = [*common, *_object_headers(answer)]
-        if head:
-            headers.append(("Content-Length", str(answer.get("ContentLength", 0))))
-            start_response("200 OK", [*headers])
-            return [b""]
-        return respond(start_response, status, body, headers, answer.get("ContentType") or "binary/octet-stream")
+            return parsedate_to_datetime(value).timestamp() if value else None
+        except (TypeError, ValueError):
+            return None
+
+    if environ.get("HTTP_IF_MATCH"):
+        wanted = tags(environ["HTTP_IF_MATCH"])
+        if "*" not in wanted and (etag or "") not in wanted:
+            return 412
+    elif environ.get("HTTP_IF_UNMODIFIED_SINCE"):
+        since, modified = date(environ["HTTP_IF_UNMODIFIED_SINCE"]), date(last_modified)
+        if since is not None and modified is not None and modified > since:
+            return 412
+    if environ.get("HTTP_IF_NONE_MATCH"):
+        wanted = tags(environ["HTTP_IF_NONE_MATCH"])
+        if "*" in wanted or (etag or "") in wanted:
+            return 304
+    elif environ.get("HTTP_IF_MODIFIED_SINCE"):
+        since, modified = date(environ["HTTP_IF_MODIFIED_SINCE"]), date(last_modified)
+        if since is not None and modified is not None and modified <= since:
+            return 304
+    return None
 
 
 def _object_headers(answer: dict[str, Any]) -> list[tuple[str, str]]:

@@ -433,7 +433,7 @@ class Worker:
             error_type = "Runtime.OutOfMemory" if over_memory.is_set() else "Runtime.ExitError"
             text = f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
             payload = {"errorMessage": text, "errorType": error_type}
-            return self._finish(request_id, init_lines + header + lines + self._text_only(text, error_type), False, json.dumps(payload).encode(), duration, init_ms, error_type, max(int(peak[0]), spec.memory_mb if over_memory.is_set() else 0))
+            return self._finish(request_id, init_lines + header + lines + self._text_only(text, error_type), False, json.dumps(payload).encode(), duration, init_ms, error_type, spec.memory_mb if over_memory.is_set() else int(peak[0]))
         lines = self._application(self._drain_log(request_id, 2.0))
         error_type = None if message["ok"] else json.loads(message["payload"]).get("errorType")
         return self._finish(

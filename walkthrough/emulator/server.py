@@ -14,6 +14,7 @@ This module only wires the parts together; each is one concern:
 ``s3_bucket_defaults`` new buckets as S3 makes them today (BPA on, ACLs disabled)
 ``cloudfront_api``  CloudFront's control plane where moto lacks it (OAI)
 ``cloudfront_content`` a distribution's content, served on loopback
+``cloudfront_cache`` the edge cache: TTLs, hits and misses, invalidations
 ``apigateway``      API Gateway stages routed to Lambda proxy integrations
 ``cloudformation``  CloudFormation's resource handlers where moto lacks or drops a type
 ``faults``          test-only fault injection
@@ -73,6 +74,7 @@ from walkthrough.emulator.async_invoke import RETRY_DELAYS_S, AsyncInvoker, requ
 from walkthrough.emulator import cloudformation, credentials, lifecycle  # noqa: E402
 from walkthrough.emulator.clients import InternalClients  # noqa: E402
 from walkthrough.emulator.cloudfront_api import CloudFrontApi  # noqa: E402
+from walkthrough.emulator.cloudfront_cache import EdgeCache, check_invalidation_paths  # noqa: E402
 from walkthrough.emulator.cloudfront_content import CloudFrontContent  # noqa: E402
 from walkthrough.emulator import interpreters, sandbox  # noqa: E402
 from walkthrough.emulator.faults import Faults, operation_of  # noqa: E402
@@ -109,8 +111,10 @@ class Emulator:
         self.invoker = AsyncInvoker(self.workers, self.roles, self.clients, concurrency, retry_delays)
         self.sequencer = Sequencer()
         moto_internals.install(self._run_now, self.invoker.submit, self._deliver_s3_event)
-        self.cloudfront_api = CloudFrontApi()
-        self.cloudfront_content = CloudFrontContent(self.clients, self.cloudfront_api.identities)
+        self.edge_cache = EdgeCache()
+        moto_internals.on_invalidation(self._invalidate)
+        self.cloudfront_api = CloudFrontApi(self.edge_cache)
+        self.cloudfront_content = CloudFrontContent(self.clients, self.cloudfront_api.identities, self.edge_cache)
         self.apigateway = ApiGateway(self._run_now, self.clients)
         self.notifications = NotificationValidation(self.clients, _bucket_account)
         self.bucket_defaults = BucketDefaults(self.clients)
@@ -130,6 +134,10 @@ class Emulator:
         spec = moto_internals.spec_of(function)
         return self.workers.invoke(spec, lambda: moto_internals.code_of(function), event, depth=request_depth() + 1,
                                    client_context=client_context)
+
+    def _invalidate(self, distribution_id: str, paths: list[str]) -> None:
+        cleared = self.edge_cache.invalidate(distribution_id, check_invalidation_paths(paths))
+        log.info("invalidation of %s for %s: %d cached object(s) removed", distribution_id, ", ".join(paths), cleared)
 
     def _deliver_s3_event(self, account_id: str, region: str, arn: str, event: Any) -> None:
         if isinstance(event, dict):
@@ -158,11 +166,13 @@ class Emulator:
             "async_attempts": self.invoker.dispatcher.attempts,
             "retries": self.invoker.dispatcher.retries,
             "failed_events": self.invoker.failed_events,
+            "recursive_invocations_dropped": self.invoker.recursions_stopped,
             "denied_requests": self.roles.denied,
             "injected_faults": self.faults.injected,
             "refused_hosts": self.origins.refused_hosts,
             "refused_preflights": self.origins.refused_preflights,
             "refused_unsigned": self.unsigned_refused,
+            "cloudfront_cache": self.edge_cache.stats(),
         }
 
     def function_status(self, name_or_arn: str) -> dict[str, Any] | None:
