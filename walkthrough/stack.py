@@ -28,7 +28,7 @@ from typing import Any, Iterable
 from botocore.exceptions import ClientError
 from tqdm.auto import tqdm
 
-from walkthrough import api, aws, buckets, cdn, plan, template
+from walkthrough import api, aws, buckets, cdn, inventory, plan, template
 from walkthrough.config import PROJECT_TAG, RUN_TAG_KEY, Settings, unique_bucket_name
 from walkthrough.errors import WalkthroughError
 
@@ -390,26 +390,13 @@ def delete_all(settings: Settings, progress: bool = True) -> str | None:
 def remaining(settings: Settings, rendered: Rendered) -> list[str]:
     """What still exists of a stack's resources and artifacts, found by their names (empty once it is deleted)."""
     named = rendered.names.settings
-    s3, lam, dynamodb, iam, apigateway, logs = (aws.client(settings, n) for n in ("s3", "lambda", "dynamodb", "iam", "apigateway", "logs"))
     left = [f"stack {rendered.stack}"] if find(settings, rendered.stack) else []
-    names = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-    left += [f"bucket {b}" for b in (*buckets.bucket_names(named), artifacts_bucket(settings)) if b in names
-             and (b != artifacts_bucket(settings) or s3.list_objects_v2(Bucket=b, Prefix=f"{rendered.stack}/").get("KeyCount"))]
-    if named.table_name in dynamodb.list_tables()["TableNames"]:
-        left.append(f"table {named.table_name}")
-    if any(f["FunctionName"] == named.function_name for f in lam.list_functions()["Functions"]):
-        left.append(f"function {named.function_name}")
-    if lam.list_layer_versions(LayerName=rendered.names.layer).get("LayerVersions"):
-        left.append(f"layer {rendered.names.layer}")
-    try:
-        iam.get_role(RoleName=named.role_name)
-        left.append(f"role {named.role_name}")
-    except iam.exceptions.NoSuchEntityException:
-        pass
+    left += inventory.named_parts_left(named, rendered.names.layer, rendered.names.api)
+    s3, logs = aws.client(settings, "s3"), aws.client(settings, "logs")
+    artifacts = artifacts_bucket(settings)
+    if artifacts in {b["Name"] for b in s3.list_buckets().get("Buckets", [])} and \
+            s3.list_objects_v2(Bucket=artifacts, Prefix=f"{rendered.stack}/").get("KeyCount"):
+        left.append(f"artifacts s3://{artifacts}/{rendered.stack}/")
     if logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{named.function_name}")["logGroups"]:
         left.append(f"log group /aws/lambda/{named.function_name}")
-    if cdn.find_distribution(named):
-        left.append(f"distribution for {named.processed_bucket}")
-    if any(a["name"] == rendered.names.api for a in apigateway.get_rest_apis().get("items", [])):
-        left.append(f"API {rendered.names.api}")
     return left

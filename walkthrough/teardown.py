@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 
 from botocore.exceptions import ClientError, WaiterError
 
-from walkthrough import aws, buckets, cdn, layer, stack
+from walkthrough import aws, buckets, cdn, inventory, layer, stack
 from walkthrough.api import API_NAME
 from walkthrough.config import PROJECT_TAG, RUN_TAG_KEY, Settings
 from walkthrough.errors import WalkthroughError
@@ -293,28 +293,10 @@ def _still_there(settings: Settings, item: Tagged) -> bool:
 
 def remaining(settings: Settings) -> list[str]:
     """What still exists of the walkthrough's resources (empty after a full teardown)."""
-    s3, lam, dynamodb, client = (aws.client(settings, n) for n in ("s3", "lambda", "dynamodb", "iam"))
-    left = []
-    names = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-    left += [f"S3 bucket {b}" for b in (settings.raw_bucket, settings.processed_bucket) if b in names]
-    if settings.table_name in dynamodb.list_tables()["TableNames"]:
-        left.append(f"DynamoDB table {settings.table_name}")
-    if any(f["FunctionName"] == settings.function_name for f in lam.list_functions()["Functions"]):
-        left.append(f"Lambda {settings.function_name}")
-    if lam.list_layer_versions(LayerName=layer.LAYER_NAME).get("LayerVersions"):
-        left.append(f"Lambda layer {layer.LAYER_NAME}")
-    try:
-        client.get_role(RoleName=settings.role_name)
-        left.append(f"IAM role {settings.role_name}")
-    except client.exceptions.NoSuchEntityException:
-        pass
-    named = cdn.find_distribution(settings)
-    if named:
-        left.append("CloudFront distribution")
-    if any(a["name"] == API_NAME for a in aws.client(settings, "apigateway").get_rest_apis().get("items", [])):
-        left.append(f"API Gateway {API_NAME}")
+    left = inventory.named_parts_left(settings, layer.LAYER_NAME, API_NAME)
     left += [f"CloudFormation stack {name}" for name in stack.walkthrough_stacks(settings)]
     if not settings.is_local:
+        named = cdn.find_distribution(settings)
         known = {settings.raw_bucket, settings.processed_bucket, settings.table_name, settings.function_name,
                  (named or {}).get("Id")}
         for item in discover(settings):
