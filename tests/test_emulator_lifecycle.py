@@ -112,3 +112,18 @@ def test_unreachable_endpoint_is_a_one_line_error():
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0
     assert "Cannot reach http://127.0.0.1:9" in result.stderr and "emulator start" in result.stderr
+
+
+def test_demo_waits_for_a_log_group_that_appears_after_the_functions_output():
+    """Lambda ships a function's log after the invocation: its output can be there first (seen on a loaded machine)."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from walkthrough import demo
+
+    logs = boto3.client("logs", region_name="us-east-1")
+    lines = ["START RequestId: r", '{"key": "hello.txt"}', "END RequestId: r", "REPORT RequestId: r"]
+    with Stubber(logs) as stub:
+        stub.add_client_error("filter_log_events", "ResourceNotFoundException", "The specified log group does not exist.")
+        stub.add_response("filter_log_events", {"events": [{"message": line} for line in lines]})
+        assert demo._latest_log(logs, "/aws/lambda/demo", "hello.txt") == lines

@@ -107,10 +107,18 @@ def run_demo(settings: Settings, timeout_s: float = 30.0) -> DemoResult:
 
 
 def _latest_log(logs: object, group: str, key: str, wait_s: float = 5.0) -> list[str]:
-    """The log lines of the invocation that handled ``key`` (written just after it returns)."""
+    """The log lines of the invocation that handled ``key`` (written just after it returns).
+
+    The function's output can be there before its log group is: Lambda ships
+    logs after the invocation, so a missing group means "not yet", as on AWS.
+    """
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
-        events = logs.filter_log_events(logGroupName=group)["events"]  # type: ignore[attr-defined]
+        try:
+            events = logs.filter_log_events(logGroupName=group)["events"]  # type: ignore[attr-defined]
+        except logs.exceptions.ResourceNotFoundException:  # type: ignore[attr-defined]
+            time.sleep(0.1)
+            continue
         messages = [e["message"] for e in events]
         for index, message in enumerate(messages):
             if key in message and message.startswith("{"):
