@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote
 
 from walkthrough import aws
@@ -242,19 +242,27 @@ def wait_deployed(settings: Settings, distribution_id: str, timeout_s: float = D
     status = cloudfront.get_distribution(Id=distribution_id)["Distribution"]["Status"]
     if status == "Deployed":
         return status
+    return _wait_for_status(
+        settings, "Deployed", status, lambda: cloudfront.get_distribution(Id=distribution_id)["Distribution"]["Status"],
+        f"CloudFront deploying {distribution_id} (usually 5-15 min)", timeout_s, progress,
+        lambda status: f"CloudFront distribution {distribution_id} still {status} after {timeout_s / 60:.0f} min: "
+                       "check it in the CloudFront console, then run this step again.",
+    )
+
+
+def _wait_for_status(settings: Settings, wanted: str, status: str, read: Callable[[], str], description: str,
+                     timeout_s: float, progress: bool, too_long: Callable[[str], str]) -> str:
+    """Poll ``read`` until it says ``wanted``, with a bar of the time waited; ``too_long(status)`` is the timeout's error."""
     poll = POLL_S["local" if settings.is_local else "aws"]
     waited = 0.0
-    with Progress(round(timeout_s), f"CloudFront deploying {distribution_id} (usually 5-15 min)", "s",
-                  bar_format="{desc}: {n_fmt} s waited{postfix}", postfix=status, disable=not progress) as bar:
-        while status != "Deployed":
+    with Progress(round(timeout_s), description, "s", bar_format="{desc}: {n_fmt} s waited{postfix}", postfix=status,
+                  disable=not progress) as bar:
+        while status != wanted:
             if waited >= timeout_s:
-                raise WalkthroughError(
-                    f"CloudFront distribution {distribution_id} still {status} after {timeout_s / 60:.0f} min: "
-                    "check it in the CloudFront console, then run this step again."
-                )
+                raise WalkthroughError(too_long(status))
             _sleep(poll)
             waited += poll
-            status = cloudfront.get_distribution(Id=distribution_id)["Distribution"]["Status"]
+            status = read()
             bar.set(round(waited))
             bar.status(status)
         bar.succeed(f"{status} after {waited:.0f} s")
@@ -290,23 +298,17 @@ def invalidate(settings: Settings, keys: list[str], wait: bool = True, timeout_s
     created = cloudfront.create_invalidation(DistributionId=distribution["id"], InvalidationBatch={
         "Paths": {"Quantity": len(paths), "Items": paths}, "CallerReference": f"walkthrough-{time.time_ns()}",
     })["Invalidation"]
-    status, waited = created["Status"], 0.0
+    status = created["Status"]
     if wait and status != "Completed":  # asked once at once: the emulator has finished already (no bar)
         status = cloudfront.get_invalidation(DistributionId=distribution["id"], Id=created["Id"])["Invalidation"]["Status"]
     if wait and status != "Completed":
-        poll = POLL_S["local" if settings.is_local else "aws"]
-        with Progress(round(timeout_s), f"invalidating {len(paths)} path(s) on {distribution['id']} (usually under a minute)", "s",
-                      bar_format="{desc}: {n_fmt} s waited{postfix}", postfix=status, disable=not progress) as bar:
-            while status != "Completed":
-                if waited >= timeout_s:
-                    raise WalkthroughError(f"Invalidation {created['Id']} still {status} after {timeout_s / 60:.0f} min: "
-                                           "check it in the CloudFront console (Invalidations tab).")
-                _sleep(poll)
-                waited += poll
-                status = cloudfront.get_invalidation(DistributionId=distribution["id"], Id=created["Id"])["Invalidation"]["Status"]
-                bar.set(round(waited))
-                bar.status(status)
-            bar.succeed(f"{status} after {waited:.0f} s")
+        status = _wait_for_status(
+            settings, "Completed", status,
+            lambda: cloudfront.get_invalidation(DistributionId=distribution["id"], Id=created["Id"])["Invalidation"]["Status"],
+            f"invalidating {len(paths)} path(s) on {distribution['id']} (usually under a minute)", timeout_s, progress,
+            lambda status: f"Invalidation {created['Id']} still {status} after {timeout_s / 60:.0f} min: "
+                           "check it in the CloudFront console (Invalidations tab).",
+        )
     return {"invalidation": created["Id"], "distribution": distribution["id"], "paths": paths, "status": status}
 
 

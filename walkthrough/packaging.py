@@ -115,7 +115,6 @@ def wheel_tags(wheel: Path) -> tuple[str, str, str]:
     return parts[-3], parts[-2], parts[-1]
 
 
-@functools.lru_cache(maxsize=2)  # 7 MB of deflate (~2 s): a template and its deploy need the same zip
 def layer_zip_from_wheel(wheel: Path) -> bytes:
     """The wheel unpacked under ``python/`` (where Lambda puts layers on ``sys.path``), zipped reproducibly."""
     import tempfile
