@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from botocore.exceptions import ClientError
-from tqdm.auto import tqdm
 
 from walkthrough import api, aws, buckets, cdn, inventory, plan, template
 from walkthrough.config import PROJECT_TAG, RUN_TAG_KEY, Settings, unique_bucket_name
 from walkthrough.errors import WalkthroughError
+from walkthrough.progress import Progress
 
 ARTIFACTS_BUCKET = "walkthrough-artifacts"
 #: The role has a name (LambdaImageProcessingRole), which CloudFormation makes you acknowledge.
@@ -245,8 +245,8 @@ def wait(settings: Settings, stack_name: str, verb: str, total: int, progress: b
     done: set[str] = set()
     status = "?"
     hint = " (CloudFront: usually 5-15 min)" if not settings.is_local else ""
-    with tqdm(total=total, desc=f"{verb} {stack_name}{hint}", unit="resource", disable=not progress,
-              bar_format="{desc}: {n_fmt}/{total_fmt} resources, {elapsed}{postfix}") as bar:
+    with Progress(total, f"{verb} {stack_name}{hint}", "resource", disable=not progress,
+                  bar_format="{desc}: {n_fmt}/{total_fmt} resources, {elapsed}{postfix}") as bar:
         while True:
             found = find(settings, stack_name)
             status = found["StackStatus"] if found else "DELETE_COMPLETE"
@@ -256,12 +256,13 @@ def wait(settings: Settings, stack_name: str, verb: str, total: int, progress: b
                             "CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE", "DELETE_SKIPPED"):
                         if (verb == "deleting") == event["ResourceStatus"].startswith("DELETE"):
                             done.add(event["LogicalResourceId"])
-            bar.n = min(len(done), total)
-            bar.set_postfix_str(status)
+            bar.set(len(done))
+            bar.status(status)
             if not status.endswith("_IN_PROGRESS"):
                 if status in ("CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE"):
-                    bar.n = total
-                    bar.refresh()
+                    bar.succeed(f"{status} after {time.monotonic() - started:.1f} s")
+                else:
+                    bar.fail(status)
                 return status
             if time.monotonic() - started > timeout_s:
                 raise WalkthroughError(f"The stack {stack_name} is still {status} after {timeout_s / 60:.0f} min: "
