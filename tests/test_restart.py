@@ -102,3 +102,14 @@ def test_cli_run_from_a_later_notebook_after_a_restart_rebuilds_what_it_needs(po
                            capture_output=True, text=True, env=env, timeout=300)
     assert again.returncode == 0, again.stderr  # each notebook first ensures the steps before it (here: the buckets)
     assert "02_dynamodb_table" in again.stdout
+
+
+def test_a_table_dynamodb_no_longer_has_is_recognised_by_the_operation():
+    """DynamoDB's not-found answer names no table on a query: the operation says it was one (not a crash)."""
+    from walkthrough import diagnose
+
+    gone = ClientError({"Error": {"Code": "ResourceNotFoundException",
+                                  "Message": "Cannot do operations on a non-existent table"}}, "Query")
+    assert diagnose.missing_resource(gone) == ("table", None)
+    other = ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "No such thing"}}, "GetRestApi")
+    assert diagnose.missing_resource(other) is None

@@ -68,6 +68,11 @@ def explain(exc: BaseException, endpoint: str | None = None) -> WalkthroughError
 
 
 RERUN = "Run the notebooks again from 00_setup (or `python -m walkthrough run`)."
+#: DynamoDB answers a missing table with a bare ResourceNotFoundException on these.
+_DYNAMODB_ITEM_OPERATIONS = {
+    "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem",
+    "TransactGetItems", "TransactWriteItems", "DescribeTable", "UpdateTable", "DeleteTable",
+}
 
 #: The notebook that causes each classic failure on purpose and fixes it, and its sections, by key.
 WHEN_IT_GOES_WRONG = "09_when_it_goes_wrong"

@@ -31,7 +31,7 @@ from botocore.exceptions import ClientError
 
 from walkthrough import aws, cdn, iam, lambda_fn, layer, learner_code, packaging, pipeline, reprocess, sequence, show, trigger
 from walkthrough.config import Settings
-from walkthrough.diagnose import SECTIONS, section
+from walkthrough.diagnose import SECTIONS
 from walkthrough.emulator import lifecycle
 from walkthrough.errors import WalkthroughError
 
