@@ -16,6 +16,12 @@ reads node ids, and not with ``xdist_group`` marks: with pytest 9.2 xdist 3.8
 silently ignores those marks (pytest-dev/pytest-xdist#1386). Other tests are
 scheduled one by one, ``slow``-marked ones first, so that no long test starts
 last.
+
+The sequence of committed notebooks is also the walkthrough's main sequence, so
+it is checked while nbval runs it rather than executed again: a test marked
+``after_notebook("10_pipeline_as_code")`` (tests/test_committed_notebooks.py)
+is moved to just after that notebook's last cell, in the same unit of work, and
+its ``committed_notebooks`` fixture gives the settings those notebooks ran with.
 """
 
 from __future__ import annotations
@@ -25,17 +31,34 @@ import os
 import pytest
 
 NBVAL_GROUP = "nbval"
+#: Tests that read the state nbval's run leaves (``after_notebook``-marked): part of its unit of work.
+CHECKS_OF_THE_RUN = "tests/test_committed_notebooks.py"
 _PORT = "WALKTHROUGH_EMULATOR_PORT"
 _started: list[int] = []
+_collected_notebooks: set[str] = set()
 
 
 def _is_notebook(item: pytest.Item) -> bool:
     return item.nodeid.endswith(".ipynb") or ".ipynb::" in item.nodeid
 
 
+def _notebook_stem(item: pytest.Item) -> str:
+    return item.nodeid.split(".ipynb", 1)[0].rsplit("/", 1)[-1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "after_notebook(stem): runs right after that committed notebook, on nbval's emulator")
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     if os.environ.get("PYTEST_XDIST_WORKER"):  # every worker sorts alike; a serial run keeps the usual order
         items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    _collected_notebooks.update(_notebook_stem(item) for item in items if _is_notebook(item))
+    for check in [item for item in items if item.get_closest_marker("after_notebook")]:
+        stem = check.get_closest_marker("after_notebook").args[0]
+        items.remove(check)
+        cells = [i for i, item in enumerate(items) if _is_notebook(item) and _notebook_stem(item) == stem]
+        items.insert(cells[-1] + 1 if cells else len(items), check)  # without the notebook it is skipped, last
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: unknown without it
@@ -49,7 +72,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
         """Units of work: all nbval items (largest unit, so it is handed out first), then one per test."""
 
         def _split_scope(self, nodeid: str) -> str:
-            return NBVAL_GROUP if ".ipynb::" in nodeid else nodeid
+            return NBVAL_GROUP if ".ipynb::" in nodeid or nodeid.startswith(CHECKS_OF_THE_RUN + "::") else nodeid
 
     return NotebooksTogether(config, log)
 
@@ -60,6 +83,18 @@ def _nbval_port() -> int:
 
         _started.append(start_emulator().port)
     return _started[0]
+
+
+@pytest.fixture
+def committed_notebooks(request: pytest.FixtureRequest):
+    """The settings nbval's kernels ran the committed notebooks with, on their emulator; skipped when they did not run."""
+    stem = request.node.get_closest_marker("after_notebook").args[0]
+    if stem not in _collected_notebooks or not _started:
+        pytest.skip(f"reads the state nbval's run of notebooks/{stem}.ipynb leaves: run it with the notebooks "
+                    f"(pytest notebooks {CHECKS_OF_THE_RUN})")
+    from walkthrough import Settings
+
+    return Settings.from_env(target="local", region="us-east-1", emulator_port=_started[0])
 
 
 @pytest.hookimpl(tryfirst=True)  # before nbval's file setup starts the notebook's kernel

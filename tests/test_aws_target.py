@@ -294,6 +294,20 @@ def test_distribution_is_disabled_waited_for_then_deleted_with_each_current_etag
     assert "CloudFront deploying E1" in capsys.readouterr().err  # the progress bar
 
 
+@pytest.mark.emulator
+def test_against_the_emulator_as_an_aws_endpoint_waits_poll_at_its_pace_not_cloudfronts(emulator, monkeypatch):
+    """The aws target pointed at the emulator (AWS_ENDPOINT_URL): it deploys at once, so a 15 s poll would only wait."""
+    settings = aws_settings(endpoint_url=emulator.endpoint)
+    assert aws.on_emulator(settings) and not aws.on_emulator(aws_settings())
+    slept: list[float] = []
+    monkeypatch.setattr(cdn, "_sleep", slept.append)
+    with Stubber(aws.client(settings, "cloudfront")) as stub:
+        stub.add_response("get_distribution", {"Distribution": _distribution(settings, "InProgress", True)}, {"Id": "E1"})
+        stub.add_response("get_distribution", {"Distribution": _distribution(settings, "Deployed", True)}, {"Id": "E1"})
+        assert cdn.wait_deployed(settings, "E1", progress=False) == "Deployed"
+    assert slept == [cdn.POLL_S["local"]]
+
+
 def test_a_disabled_distribution_still_deploying_is_waited_for_before_deletion(monkeypatch):
     settings = aws_settings()
     monkeypatch.setattr(cdn, "_sleep", lambda s: None)

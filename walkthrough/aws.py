@@ -197,3 +197,13 @@ def emulator_endpoint(settings: Settings) -> str | None:
     if endpoint and _answers_as_emulator(endpoint):
         return endpoint
     return None
+
+
+def on_emulator(settings: Settings) -> bool:
+    """The walkthrough's emulator answers (target local, or an AWS-compatible endpoint).
+
+    Then there is nothing to wait out: it settles at once, so polls go at its
+    pace (a fifth of a second), not AWS's (10-15 s between polls of a
+    CloudFront distribution or a stack, which only wait there).
+    """
+    return emulator_endpoint(settings) is not None

@@ -253,7 +253,7 @@ def wait_deployed(settings: Settings, distribution_id: str, timeout_s: float = D
 def _wait_for_status(settings: Settings, wanted: str, status: str, read: Callable[[], str], description: str,
                      timeout_s: float, progress: bool, too_long: Callable[[str], str]) -> str:
     """Poll ``read`` until it says ``wanted``, with a bar of the time waited; ``too_long(status)`` is the timeout's error."""
-    poll = POLL_S["local" if settings.is_local else "aws"]
+    poll = POLL_S["local" if aws.on_emulator(settings) else "aws"]
     waited = 0.0
     with Progress(round(timeout_s), description, "s", bar_format="{desc}: {n_fmt} s waited{postfix}", postfix=status,
                   disable=not progress) as bar:

@@ -142,13 +142,8 @@ def _deploy_learner_code(settings: Settings, slip: str | None, **configuration: 
     return before
 
 
-def _on_emulator(settings: Settings) -> bool:
-    """The walkthrough's emulator answers (target local, or an AWS-compatible endpoint): nothing to wait out."""
-    return aws.emulator_endpoint(settings) is not None
-
-
 def _wait_s(settings: Settings) -> float:
-    return WAIT_S["local" if _on_emulator(settings) else "aws"]
+    return WAIT_S["local" if aws.on_emulator(settings) else "aws"]
 
 
 def _now_ms() -> int:
@@ -183,7 +178,7 @@ def _wait_for(what: str, check: Callable[[], Any], settings: Settings, interval_
         if time.monotonic() > deadline:
             raise WalkthroughError(f"Waited {timeout:.0f} s for {what}; it did not come. Look at the function's log "
                                    f"(lambda_fn.recent_log_lines) and run the section again.")
-        time.sleep(interval_s if _on_emulator(settings) else max(interval_s, 2.0))
+        time.sleep(interval_s if aws.on_emulator(settings) else max(interval_s, 2.0))
 
 
 def _log_line(settings: Settings, since_ms: int, *needles: str) -> str:
@@ -236,7 +231,7 @@ def _put(settings: Settings, key: str, body: bytes, content_type: str = "image/j
 
     On AWS a little earlier: the log's times are AWS's clock, which may be a second or two off this one.
     """
-    since = _now_ms() - (0 if _on_emulator(settings) else 2000)
+    since = _now_ms() - (0 if aws.on_emulator(settings) else 2000)
     aws.client(settings, "s3").put_object(Bucket=settings.raw_bucket, Key=key, Body=body, ContentType=content_type)
     return since
 
@@ -339,14 +334,14 @@ def cause_role_without_put_item(settings: Settings) -> Failure:
 
     def refused() -> str | None:  # on AWS a policy change takes seconds to apply: upload again until it has
         since = _put(settings, key, pipeline.SAMPLE_PHOTO.read_bytes())
-        deadline = time.monotonic() + (20 if _on_emulator(settings) else 30)
+        deadline = time.monotonic() + (20 if aws.on_emulator(settings) else 30)
         while time.monotonic() < deadline:
             lines = _log_since(settings, since)
             line = next((l for l in lines if "is not authorized to perform: dynamodb:PutItem" in l and "errorType" in l), None)
             line = line or next((l for l in lines if "is not authorized to perform: dynamodb:PutItem" in l), None)
             if line:
                 return line
-            time.sleep(0.2 if _on_emulator(settings) else 2.0)
+            time.sleep(0.2 if aws.on_emulator(settings) else 2.0)
         return None
 
     line = _wait_for("the AccessDenied answer to dynamodb:PutItem", refused, settings)
@@ -415,7 +410,7 @@ def cause_writing_into_the_trigger(settings: Settings) -> Failure:
     before = _deploy_learner_code(settings, "writes into its trigger")
     key = f"{PREFIX}loop.jpg"
     since = _put(settings, key, pipeline.SAMPLE_PHOTO.read_bytes())
-    if _on_emulator(settings):
+    if aws.on_emulator(settings):
         _settle(settings)  # the emulator runs the whole chain at once
     else:  # on AWS: until no new object appears for half a minute
         seen: list[list[str]] = [[]]

@@ -225,7 +225,7 @@ def conflicts(settings: Settings, rendered: Rendered, owned: Iterable[str] = ())
 
 def _wait_change_set(settings: Settings, change_set_id: str) -> dict[str, Any]:
     cloudformation = aws.client(settings, "cloudformation")
-    poll = POLL_S["local" if settings.is_local else "aws"]
+    poll = POLL_S["local" if aws.on_emulator(settings) else "aws"]
     deadline = time.monotonic() + 600
     while True:
         answer = cloudformation.describe_change_set(ChangeSetName=change_set_id)
@@ -240,7 +240,7 @@ def wait(settings: Settings, stack_name: str, verb: str, total: int, progress: b
          timeout_s: float = TIMEOUT_S) -> str:
     """Wait until the stack settles; its final status. The bar counts resources done and shows the time waited."""
     cloudformation = aws.client(settings, "cloudformation")
-    poll = POLL_S["local" if settings.is_local else "aws"]
+    poll = POLL_S["local" if aws.on_emulator(settings) else "aws"]
     started = time.monotonic()
     done: set[str] = set()
     status = "?"
