@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import zipfile
 from pathlib import Path
 
@@ -140,7 +141,27 @@ def test_a_layer_zip_is_built_once_per_wheel_and_again_when_the_wheel_changes(tm
     assert packaging.cached_layer_zip_from_wheel(wheel) == first and builds == []  # read back, not rebuilt
 
     _wheel(wheel, "VERSION = 2\n")
-    later = wheel.with_name(wheel.name + ".layer.zip").stat().st_mtime + 10
+    later = packaging.layer_zip_cache(wheel).stat().st_mtime + 10
     os.utime(wheel, (later, later))
     assert packaging.cached_layer_zip_from_wheel(wheel) == b"rebuilt" and builds == [wheel]
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+
+
+def test_a_layer_from_a_wheel_carries_the_bytecode_pip_would_compile_and_its_python_loads_it(tmp_path):
+    """pip byte-compiles what ``pip install --target python/`` installs; a cold start then loads Pillow, not compiles it."""
+    from walkthrough.emulator import interpreters
+
+    interpreter = interpreters.for_runtime("python3.12")
+    if not interpreter.exact:
+        pytest.skip("no Python 3.12 on this machine: the layer is built without bytecode, as the test expects nothing")
+    wheel = _wheel(tmp_path / "pillow-1.0-cp312-cp312-manylinux_2_28_x86_64.whl", "VERSION = 1\n")
+    content = packaging.layer_zip_from_wheel(wheel)
+    assert content == packaging.layer_zip_from_wheel(wheel)  # still reproducible
+    opt = tmp_path / "opt"
+    zipfile.ZipFile(io.BytesIO(content)).extractall(opt)
+    assert (opt / "python/PIL/__pycache__/__init__.cpython-312.pyc").is_file()
+    later = time.time() + 3600  # unzipping sets other file times: hash-checked bytecode does not mind
+    os.utime(opt / "python/PIL/__init__.py", (later, later))
+    loaded = subprocess.run([interpreter.path, "-I", "-v", "-c", f"import sys; sys.path.insert(0, {str(opt / 'python')!r}); import PIL"],
+                            capture_output=True, text=True, timeout=60)
+    assert "code object from '" + str(opt / "python/PIL/__pycache__/__init__.cpython-312.pyc") in loaded.stderr, loaded.stderr[-2000:]

@@ -30,12 +30,12 @@ def deterministic_zip(entries: Iterable[tuple[str, Path]]) -> bytes:
     return buffer.getvalue()
 
 
-def tree_entries(root: Path, prefix: str) -> list[tuple[str, Path]]:
-    """Every file below ``root`` as ``prefix/relative/path`` (caches excluded)."""
+def tree_entries(root: Path, prefix: str, bytecode: bool = False) -> list[tuple[str, Path]]:
+    """Every file below ``root`` as ``prefix/relative/path``; bytecode caches only when asked for."""
     return [
         (f"{prefix}/{path.relative_to(root).as_posix()}", path)
         for path in root.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+        if path.is_file() and (bytecode or ("__pycache__" not in path.parts and path.suffix != ".pyc"))
     ]
 
 
@@ -115,8 +115,12 @@ def wheel_tags(wheel: Path) -> tuple[str, str, str]:
     return parts[-3], parts[-2], parts[-1]
 
 
+#: Where Lambda unpacks a layer's ``python/`` folder (the paths its bytecode names).
+LAYER_PYTHON_PATH = "/opt/python"
+
+
 def layer_zip_from_wheel(wheel: Path) -> bytes:
-    """The wheel unpacked under ``python/`` (where Lambda puts layers on ``sys.path``), zipped reproducibly."""
+    """The wheel unpacked under ``python/`` (where Lambda puts layers on ``sys.path``), byte-compiled, zipped reproducibly."""
     import tempfile
     import zipfile
 
@@ -124,7 +128,39 @@ def layer_zip_from_wheel(wheel: Path) -> bytes:
         root = Path(tmp) / "python"
         with zipfile.ZipFile(wheel) as archive:
             archive.extractall(root)
-        return deterministic_zip(tree_entries(root, "python"))
+        compiled = byte_compile_for(root, wheel_tags(wheel)[0])
+        return deterministic_zip(tree_entries(root, "python", bytecode=compiled))
+
+
+def byte_compile_for(root: Path, python_tag: str) -> bool:
+    """Compile the layer's modules with the Python it is for (``cp312``), as ``pip install --target`` does.
+
+    pip byte-compiles what it installs by default, so a layer built with the
+    runtime's own pip carries ``__pycache__/*.cpython-312.pyc``; a cold start
+    then loads Pillow's modules instead of compiling them (0.08 s of a 0.15 s
+    import measured here, in every new execution environment). The bytecode
+    is hash-checked (PEP 552): valid whatever file times unzipping gives, and
+    the zip stays the same from one build to the next. False, and no
+    bytecode, when that Python is not on this machine.
+    """
+    import subprocess
+
+    from walkthrough.emulator import interpreters
+
+    version = f"{python_tag[2]}.{python_tag[3:]}" if python_tag.startswith("cp") and python_tag[2:].isdigit() else None
+    if version is None:
+        return False
+    interpreter = interpreters.for_runtime(f"python{version}")
+    if not interpreter.exact:
+        return False
+    done = subprocess.run([interpreter.path, "-I", "-m", "compileall", "-q", "-j", "0", "-d", LAYER_PYTHON_PATH,
+                           "--invalidation-mode", "checked-hash", str(root)], capture_output=True, timeout=300)
+    return done.returncode == 0
+
+
+def layer_zip_cache(wheel: Path) -> Path:
+    """Where the layer built from ``wheel`` is kept; the name changes with what a layer holds (now its bytecode)."""
+    return wheel.with_name(wheel.name + ".layer-compiled.zip")
 
 
 def cached_layer_zip_from_wheel(wheel: Path) -> bytes:
@@ -135,7 +171,7 @@ def cached_layer_zip_from_wheel(wheel: Path) -> bytes:
     deterministic, so the copy on disk is the zip that would be built; it is
     written atomically, and rebuilt when missing, unreadable or older than the wheel.
     """
-    cached = wheel.with_name(wheel.name + ".layer.zip")
+    cached = layer_zip_cache(wheel)
     try:
         if cached.stat().st_mtime >= wheel.stat().st_mtime:
             return cached.read_bytes()
