@@ -84,6 +84,30 @@ def test_after_a_reset_aws_managed_policies_are_as_new(fresh_emulator):
     assert listed["IsTruncated"] and len(listed["Policies"]) == 1000
 
 
+def test_a_key_made_with_iam_create_access_key_signs_for_its_account_after_a_reset(fresh_emulator):
+    """Which account a request is for comes from its access key; the emulator looks only where keys can be.
+
+    moto's lookup built every partition's IAM backend after each reset; the
+    emulator's skips partitions not built yet, and must find the same account.
+    """
+    import boto3
+
+    from tests.emulator_helpers import EmulatorHandle, reset
+
+    emulator = EmulatorHandle(fresh_emulator.endpoint, fresh_emulator.port)
+    for _ in range(2):
+        reset(emulator.endpoint)
+        iam = emulator.client("iam")
+        iam.create_user(UserName="teacher")
+        key = iam.create_access_key(UserName="teacher")["AccessKey"]
+        sts = boto3.client("sts", endpoint_url=emulator.endpoint, region_name="eu-west-1",
+                           aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
+                           aws_session_token=None)
+        identity = sts.get_caller_identity()
+        assert identity["Account"] == "123456789012"
+        assert identity["Arn"] == "arn:aws:iam::123456789012:user/teacher"
+
+
 def test_cloudformation_internals_are_present_and_the_emulators_models_win():
     """moto's CloudFormation picks a type's model from CloudFormationModel's subclasses; the emulator's must be the ones."""
     from walkthrough.emulator import cloudformation
