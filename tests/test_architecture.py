@@ -15,7 +15,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "walkthrough"
 #: The parts of ``walkthrough.emulator`` a client needs (start it, address it, sign for it): no moto behind them.
-EMULATOR_CLIENT_SIDE = {"walkthrough.emulator.lifecycle", "walkthrough.emulator.urls", "walkthrough.emulator.credentials"}
+# interpreters: finding the Python a runtime runs on (stdlib only); packaging byte-compiles layers with it.
+EMULATOR_CLIENT_SIDE = {"walkthrough.emulator.lifecycle", "walkthrough.emulator.urls", "walkthrough.emulator.credentials",
+                        "walkthrough.emulator.interpreters"}
 
 
 def _module_name(path: Path) -> str:
