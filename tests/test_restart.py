@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 def port(monkeypatch):
     port = free_port()
     monkeypatch.setattr(aws, "_FIRST_EMULATOR", {})  # what this test process has seen, from scratch
+    monkeypatch.setattr(aws, "_ANSWERED", {})
     lifecycle.start(port)
     yield port
     if lifecycle.status(port):
@@ -54,6 +55,7 @@ def test_a_step_after_a_restart_explains_itself_in_one_line(port):
 
 def test_without_a_restart_the_message_does_not_claim_one(emulator, monkeypatch):
     monkeypatch.setattr(aws, "_FIRST_EMULATOR", {})
+    monkeypatch.setattr(aws, "_ANSWERED", {})
     settings = _settings(emulator.port)
     buckets.create_buckets(settings)
     for name in buckets.bucket_names(settings):
@@ -67,6 +69,7 @@ def test_without_a_restart_the_message_does_not_claim_one(emulator, monkeypatch)
 
 def test_on_aws_a_missing_bucket_is_not_explained_as_the_emulators(monkeypatch):
     monkeypatch.setattr(aws, "_FIRST_EMULATOR", {})
+    monkeypatch.setattr(aws, "_ANSWERED", {})
     error = ClientError({"Error": {"Code": "NoSuchBucket", "Message": "The specified bucket does not exist", "BucketName": "b"}}, "PutObject")
     assert explain(error) is None
 
