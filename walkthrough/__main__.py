@@ -6,6 +6,8 @@ nothing is half-done when a command refuses its input.
 
 from __future__ import annotations
 
+import walkthrough.lean_imports  # noqa: F401 - first: papermill's import of jsonschema stays light
+
 import argparse
 import json
 import sys
