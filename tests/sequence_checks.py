@@ -1,9 +1,9 @@
 """What the whole notebook sequence must leave behind, checked through boto3.
 
 Shared by the two runs of the sequence: nbval's run of the committed notebooks
-(tests/test_committed_notebooks.py: local, us-east-1, OAC) and the papermill
-run with the other CloudFront access variant in another region
-(tests/test_notebook_sequence.py: OAI, eu-west-1).
+(tests/test_committed_notebooks.py: local, us-east-1, OAC, 00 to 10) and the
+papermill run with the other CloudFront access variant in another region
+(tests/test_notebook_sequence.py: OAI, eu-west-1, 06 to 08).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from walkthrough import Settings, aws, cdn, mistakes, runner
 
 
 def assert_pipeline_built(settings: Settings, access: str) -> None:
-    """The pipeline 01–08 built, 09's mistakes all put back, 10's stack gone: what a learner ends 10 with."""
+    """The pipeline 01–08 built and working, 09's mistakes (when it ran) all put back, 10's stack gone."""
     s3, dynamodb = aws.client(settings, "s3"), aws.client(settings, "dynamodb")
     expected_constraint = None if settings.region == "us-east-1" else settings.region  # S3's answer for us-east-1
     assert s3.get_bucket_location(Bucket=settings.raw_bucket)["LocationConstraint"] == expected_constraint
