@@ -72,7 +72,9 @@ os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
 # would compile (1.1 s of an emulator start's 2.4 s of CPU; see lean_imports).
 import walkthrough.lean_imports  # noqa: E402,F401
 
+from moto import backends as moto_backends  # noqa: E402
 from moto import settings as moto_settings  # noqa: E402
+from moto.core import utils as moto_core_utils  # noqa: E402
 from moto.apigateway import models as apigateway_models  # noqa: E402
 from moto.awslambda import models as lambda_models  # noqa: E402
 from moto.awslambda import responses as lambda_responses  # noqa: E402
@@ -120,6 +122,8 @@ INTERNALS: list[tuple[Any, str, str]] = [
     (iam_models, "get_account_id_from", "finds the account of a request's access key (patched: builds no backends)"),
     (iam_models, "PARTITION_NAMES", "the partitions an access key is looked for in"),
     (moto_settings, "load_iam_aws_managed_policies", "tells whether a new IAM backend gets AWS managed policies"),
+    (moto_backends, "list_of_moto_modules", "moto's service folders, listed for every request (patched: once)"),
+    (moto_core_utils, "create_loader", "moto's model loader, made for each model it loads (patched: one, kept)"),
     (moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", "keeps moto's own IAM authorization off"),
     (moto_settings, "DISABLE_GLOBAL_CORS", "keeps moto's allow-every-origin CORS off (origins.py decides)"),
     (DomainDispatcherApplication, "infer_service_region_host", "tells which service an unsigned request would reach"),
@@ -948,6 +952,7 @@ def install(run_now: RunNow, run_later: RunLater, deliver_s3_event: RunLater) ->
     _serve_public_layers()
     _build_managed_policies_once()
     _find_key_accounts_without_building_backends()
+    _list_moto_once()
     moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
 
 
@@ -993,6 +998,27 @@ def _build_managed_policies_once() -> None:
 
     init_aws_policies._walkthrough = True  # type: ignore[attr-defined]
     iam_models.IAMBackend._init_aws_policies = init_aws_policies  # type: ignore[method-assign]
+
+
+def _list_moto_once() -> None:
+    """Keep what moto lists from its own folders (idempotent).
+
+    For every request moto's dispatcher lists moto's ~150 service folders (a
+    ``stat`` each) to tell a service name from a host, and each model moto
+    loads comes with a new loader that lists botocore's ~400 service folders
+    again: an eighth of the emulator's CPU spent on requests in a notebook run.
+    Neither folder changes while the emulator runs.
+    """
+    if getattr(moto_backends.list_of_moto_modules, "_walkthrough", False):
+        return
+    modules = tuple(moto_backends.list_of_moto_modules())
+
+    def list_of_moto_modules() -> tuple[str, ...]:
+        return modules
+
+    list_of_moto_modules._walkthrough = True  # type: ignore[attr-defined]
+    moto_backends.list_of_moto_modules = list_of_moto_modules  # type: ignore[assignment]
+    moto_core_utils.create_loader = functools.cache(moto_core_utils.create_loader)  # type: ignore[assignment]
 
 
 def _find_key_accounts_without_building_backends() -> None:
