@@ -6,7 +6,9 @@
 
 Runs the command (default ``make test``) from the repository root and prints
 one line per run: wall time, the 1-minute load average before and after (the
-machine may be shared: a wall time means little without it), the command's
+machine may be shared: a wall time means little without it), the time a fixed
+loop takes before and after (``cpu_reference_s``: how fast the host lets this VM
+run just then), the command's
 result, and the CPU seconds its process tree used and how many processes it
 started, by kind of process (pytest and its workers, emulators, Lambda
 workers, notebook kernels, CLI runs, other). The CPU is sampled from /proc every 0.2 s, so processes that live less
@@ -103,12 +105,29 @@ class CpuSampler(threading.Thread):
         return [f"{cpu:.1f}s {cmd[:100]}" for cpu, cmd in others[:count]]
 
 
+def cpu_reference_s() -> float:
+    """CPU seconds of a fixed pure-Python loop, the best of three: how fast the machine is right now.
+
+    This machine is a VM whose host is shared: the same commit's suite took
+    177 s and then 232 s an hour later, everything in it a third slower, and
+    this loop went from 0.66 s to 0.96 s within a minute. Compare wall times
+    only next to this figure.
+    """
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        sum(i * i for i in range(3_000_000))
+        best = min(best, time.process_time() - started)
+    return round(best, 3)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="append the result as one JSON line to this file")
     parser.add_argument("command", nargs="*", default=["make", "test"])
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
+    reference_before = cpu_reference_s()
     started = time.perf_counter()
     process = subprocess.Popen(args.command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     sampler = CpuSampler(process.pid)
@@ -126,6 +145,7 @@ def main() -> int:
     result = {
         "command": " ".join(args.command), "wall_s": round(wall, 1), "exit": code,
         "load_1min_before": round(load_before, 2), "load_1min_after": round(os.getloadavg()[0], 2),
+        "cpu_reference_s_before": reference_before, "cpu_reference_s_after": cpu_reference_s(),
         "cpus": os.cpu_count(), "cpu_s": cpu, "cpu_total_s": round(sum(cpu.values()), 1),
         "processes": sampler.counts(), "busiest_other": sampler.top_other(),
         "summary": next((l for l in reversed(tail) if " in " in l), tail[-1] if tail else ""),
