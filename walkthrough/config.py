@@ -152,7 +152,7 @@ class Settings:
         papermill ``parameters`` cell can pass its defaults straight through.
         """
         env = os.environ if env is None else env
-        target = (params.pop("target", None) or env.get("WALKTHROUGH_TARGET") or "local").strip().lower()
+        target = chosen_target(params.pop("target", None), env)
         region = params.pop("region", None) or env.get("WALKTHROUGH_REGION")
         if not region and target == "aws":
             region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
@@ -209,3 +209,9 @@ class Settings:
         if {"target", "endpoint_url"} & set(changes) and "account_id" not in changes:
             changes["account_id"] = None  # other credentials or another endpoint: the account must be asked again
         return replace(self, **changes)
+
+
+def chosen_target(target: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """The target a parameter or ``WALKTHROUGH_TARGET`` names, ``local`` by default (not yet checked to be known)."""
+    env = os.environ if env is None else env
+    return (target or env.get("WALKTHROUGH_TARGET") or "local").strip().lower()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from walkthrough import diagnose
+from walkthrough.config import chosen_target
 from walkthrough.emulator import lifecycle
 from walkthrough.errors import WalkthroughError
 
@@ -56,7 +57,7 @@ def run_notebooks(
     # takes). Worth it on AWS, where a cell can wait minutes for CloudFront and the file shows how far
     # the run got; on the emulator a notebook takes seconds, and papermill still writes the notebook
     # when a cell fails, and at the end.
-    save_each_cell = (parameters.get("target") or os.environ.get("WALKTHROUGH_TARGET") or "local") != "local"
+    save_each_cell = chosen_target(parameters.get("target")) != "local"
     rows = []
     bar = tqdm(notebooks, desc="notebooks", unit="nb", disable=not progress)
     for notebook in bar:
