@@ -13,8 +13,6 @@ layer the same handler fails with Lambda's import error.
 from __future__ import annotations
 
 import json
-import os
-import shlex
 import subprocess
 import sys
 import zipfile
@@ -22,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.emulator_helpers import TRUST, eventually
+from tests.emulator_helpers import TRUST, aws_cli, eventually
 from walkthrough import packaging
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
@@ -97,26 +95,7 @@ POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
 @pytest.fixture(scope="module")
 def cli(emulator):
     """Run ``aws …`` with the environment ``eval "$(python -m walkthrough emulator env)"`` gives a shell."""
-    exports = subprocess.run([sys.executable, "-m", "walkthrough", "emulator", "env", "--port", str(emulator.port)],
-                             capture_output=True, text=True, check=True).stdout
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    for line in exports.splitlines():
-        words = shlex.split(line)
-        if words[0] == "export":
-            name, _, value = words[1].partition("=")
-            env[name] = value
-    aws = [sys.executable, "-m", "awscli"]
-
-    def run(*args: str, check: bool = True) -> dict:
-        done = subprocess.run([*aws, *args, "--output", "json"], capture_output=True, text=True, env=env, timeout=120)
-        if check and done.returncode != 0:
-            raise AssertionError(f"aws {' '.join(args)} failed: {done.stderr.strip()}")
-        try:
-            return json.loads(done.stdout) if done.stdout.strip() else {}
-        except ValueError:  # `aws s3 …` prints lines of text
-            return {"text": done.stdout}
-
-    return run
+    return aws_cli(emulator.port)
 
 
 @pytest.fixture(scope="module")
