@@ -33,35 +33,17 @@ os.environ.update(_FORCED)
 for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "WALKTHROUGH_ENDPOINT_URL", "WALKTHROUGH_REGION", "WALKTHROUGH_EMULATOR_PORT"):
     os.environ.pop(_name, None)
 
-import functools  # noqa: E402
-
-import botocore.loaders  # noqa: E402
 import botocore.session  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.emulator_helpers import EmulatorHandle, free_port, start_emulator  # noqa: E402
-
-
-class _UniquePaths(list):
-    """A loader's search paths, each folder once: boto3 appends its own data folder at every new session."""
-
-    def append(self, path: str) -> None:
-        if path not in self:
-            super().append(path)
-
-
-@functools.cache
-def _shared_loader(data_path: str | None) -> botocore.loaders.Loader:
-    loader = botocore.loaders.create_loader(data_path)
-    loader._search_paths = _UniquePaths(loader.search_paths)  # botocore keeps them there; it only reads them
-    return loader
-
+from walkthrough.botocore_data import shared_loader  # noqa: E402
 
 # moto's mock_aws gives each test a new default boto3 session, and each new botocore session
 # parses endpoints.json and every service model it uses again: half the CPU of the tests that run
 # in the pytest processes (53 s of 109 s in a profile of `make test-quick`). One loader per
-# process parses each once; its cache holds only botocore's read-only model files.
-botocore.session.create_loader = _shared_loader
+# process, as the walkthrough's own sessions have, parses each once.
+botocore.session.create_loader = shared_loader
 
 __all__ = ["free_port"]  # tests import it from here
 

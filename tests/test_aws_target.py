@@ -16,6 +16,8 @@ import urllib.request
 from datetime import datetime, timezone
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
@@ -49,6 +51,24 @@ def aws_settings(region: str = "eu-west-1", **changes) -> Settings:
 
 def client_error(code: str, message: str = "", status: int = 400) -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+def test_each_session_on_aws_reads_the_credentials_afresh_and_botocores_files_once(monkeypatch):
+    """A key changed between two clients is the one the second uses; botocore's model files are read by one loader."""
+    monkeypatch.setattr(botocore.session, "create_loader", botocore.loaders.create_loader)  # not the tests' shared one
+    settings = aws_settings()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFIRSTKEY")
+    first = aws.session(settings)
+    assert first.get_credentials().access_key == "AKIAFIRSTKEY"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIASECONDKEY")
+    second = aws.session(settings)
+    assert second.get_credentials().access_key == "AKIASECONDKEY"
+    loaders = [s._session.get_component("data_loader") for s in (first, second, aws.session(aws_settings("us-west-2")))]
+    assert loaders[0] is loaders[1] is loaders[2]
+    assert len(loaders[0].search_paths) == len(set(loaders[0].search_paths))  # boto3 adds its folder once, not per session
 
 
 # --------------------------------------------------------------------------- names and tags

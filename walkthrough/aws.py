@@ -31,6 +31,7 @@ import botocore.session
 from botocore.config import Config
 
 from walkthrough import safety
+from walkthrough.botocore_data import share_loader
 from walkthrough.config import Settings
 from walkthrough.emulator import credentials as emulator_credentials
 from walkthrough.emulator import lifecycle
@@ -79,7 +80,7 @@ def emulator_restarted() -> bool | None:
 
 def _isolated_botocore_session() -> botocore.session.Session:
     """A botocore session blind to the user's profiles and config files."""
-    session = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+    session = share_loader(botocore.session.Session(session_vars={"profile": (None, None, None, None)}))
     session.set_config_variable("config_file", os.devnull)
     session.set_config_variable("credentials_file", os.devnull)
     return session
@@ -121,7 +122,8 @@ def session(settings: Settings) -> boto3.Session:
     Local sessions are reused (per thread, region and key): each new botocore
     session parses endpoints.json and every service model again, which cost a
     notebook kernel about a second (1.2 s of CPU of its 5 s in the notebook
-    tests). On AWS each call reads the credential chain afresh.
+    tests). On AWS each call reads the credential chain afresh; every session
+    reads botocore's data files through one loader (``botocore_data``).
     """
     if settings.is_local:
         keys = local_keys(settings)
@@ -130,7 +132,7 @@ def session(settings: Settings) -> boto3.Session:
         if key not in cache:
             cache[key] = boto3.Session(botocore_session=_isolated_botocore_session(), region_name=settings.region, **keys.boto3_kwargs())
         return cache[key]
-    return boto3.Session(region_name=settings.region)
+    return boto3.Session(botocore_session=share_loader(botocore.session.Session()), region_name=settings.region)
 
 
 @functools.lru_cache(maxsize=64)
