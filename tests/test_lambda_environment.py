@@ -15,7 +15,10 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+import shutil
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -265,3 +268,38 @@ def test_without_a_sandbox_or_the_runtimes_python_the_log_says_so_once(tmp_path,
         assert "not" in emulator.health()["sandbox"]
     finally:
         lifecycle.stop(port)
+
+
+class _Installed:
+    """A distribution as importlib.metadata gives it: only its RECORD is read."""
+
+    def __init__(self, record: str) -> None:
+        self.record = record
+
+    def read_text(self, name: str) -> str:
+        return self.record
+
+
+def test_every_venv_with_the_same_runtime_packages_shares_one_runtime_folder(tmp_path, monkeypatch):
+    """A new clone's venv (another path, other file times) reuses the folder; other package files get their own.
+
+    By path and time, each clone and reinstall built a 36 MB folder of its own under ~/.cache/walkthrough/runtime.
+    """
+    import six
+
+    here = Path(six.__file__)
+    elsewhere = tmp_path / "other-venv" / "six.py"
+    elsewhere.parent.mkdir()
+    shutil.copy(here, elsewhere)
+    os.utime(elsewhere, ns=(1, 1))
+    fingerprint = sandbox._fingerprint.__wrapped__  # not the process's cached answer
+    assert fingerprint((("six", here),)) == fingerprint((("six", elsewhere),))
+
+    record = "six.py,sha256=one,100\nsix-1.17.0.dist-info/INSTALLER,sha256=uv,3\n__pycache__/six.cpython-312.pyc,sha256=t,9\n"
+    monkeypatch.setattr(sandbox.importlib.metadata, "distribution", lambda name: _Installed(record))
+    first = fingerprint((("six", here),))
+    installer_and_bytecode_differ = record.replace("sha256=uv", "sha256=pip").replace("sha256=t,", "sha256=u,")
+    monkeypatch.setattr(sandbox.importlib.metadata, "distribution", lambda name: _Installed(installer_and_bytecode_differ))
+    assert fingerprint((("six", here),)) == first
+    monkeypatch.setattr(sandbox.importlib.metadata, "distribution", lambda name: _Installed(record.replace("sha256=one", "sha256=two")))
+    assert fingerprint((("six", here),)) != first

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.metadata
 import importlib.util
 import logging
 import os
@@ -42,6 +43,8 @@ LANG_ROOT = "/var/lang"
 RUNTIME_DIR = "/var/runtime"
 #: What Lambda's Python runtimes include besides the standard library: boto3 and what it needs (pure Python).
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
+#: The distribution each is installed by, where its name is another.
+_DISTRIBUTION_OF = {"dateutil": "python-dateutil"}
 _SYSTEM = ("/usr", "/etc")
 
 
@@ -117,14 +120,35 @@ def interpreter_inside(interpreter: Interpreter) -> str:
 _runtime_lock = threading.Lock()
 
 
+@functools.lru_cache(maxsize=4)  # once per process: every cold start asks, and botocore's RECORD is long (8 ms)
+def _fingerprint(sources: tuple[tuple[str, Path], ...]) -> str:
+    """The packages' contents, not their place: each one's installed files and hashes, as its RECORD lists them.
+
+    By path and modification time, every new clone's venv (and every reinstall)
+    made a folder of its own: 36 MB each, 45 of them in a day on this machine.
+    A package without a RECORD (installed some other way) counts by path and time.
+    """
+    digest = hashlib.sha256()
+    for name, path in sources:
+        try:
+            record = importlib.metadata.distribution(_DISTRIBUTION_OF.get(name, name)).read_text("RECORD") or ""
+        except importlib.metadata.PackageNotFoundError:
+            record = ""
+        # the files, not the installer's notes or the bytecode it may have written (pip's embeds times)
+        lines = [line for line in record.splitlines() if line and ".dist-info/" not in line and "__pycache__" not in line]
+        digest.update(repr((name, sorted(lines) or (str(path), path.stat().st_mtime_ns))).encode())
+    return digest.hexdigest()
+
+
 def runtime_folder(interpreter: Interpreter, bootstrap: str, cache_root: str | None = None) -> str:
     """A folder with the bootstrap and the runtime's packages, compiled once for ``interpreter``.
 
     Copied from the emulator's own environment (they are pure Python) and
     byte-compiled with the function's interpreter, so a cold start does not
     compile botocore (about 2 s on this machine) and the mount can stay
-    read-only. Kept per Python version and package versions under the
-    walkthrough's cache.
+    read-only. Kept under the walkthrough's cache per Python version and per
+    what the packages are (``_fingerprint``), so every checkout and venv with
+    the same packages shares one.
     """
     sources = {}
     for name in RUNTIME_PACKAGES:
@@ -133,7 +157,7 @@ def runtime_folder(interpreter: Interpreter, bootstrap: str, cache_root: str | N
             raise RuntimeError(f"the emulator's environment lacks {name}, which Lambda's Python runtime includes")
         origin = Path(spec.origin)
         sources[name] = origin.parent if origin.name == "__init__.py" else origin
-    fingerprint = hashlib.sha256(repr(sorted((n, str(p), p.stat().st_mtime_ns) for n, p in sources.items())).encode())
+    fingerprint = hashlib.sha256(_fingerprint(tuple(sorted(sources.items()))).encode())
     fingerprint.update(Path(bootstrap).read_bytes())
     base = Path(cache_root or os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")) / "walkthrough" / "runtime"
     folder = base / f"python{interpreter.version}-{fingerprint.hexdigest()[:12]}"
