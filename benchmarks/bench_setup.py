@@ -20,7 +20,7 @@ folder, then ``make .venv/.installed`` (the set-up that ``make run`` and
   then ``pip install -e '.[test]'``, resolving from the index), for comparison.
 
 With ``--run``, each case runs ``make run`` instead (set-up, emulator, the
-notebooks 00-08 on a private port and state folder), then ``make down``
+notebooks 00-10 on a private port and state folder), then ``make down``
 untimed. Note that this machine's pip configuration may add local indexes or
 find-links (``pip config list``), which can make pip's cold cache less cold
 than a laptop's; uv reads no pip configuration.
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     uv_version = subprocess.run(["grep", "^uv==", str(ROOT / "requirements.lock")], capture_output=True, text=True).stdout.strip()
     print(f"# set-up benchmark: {platform.platform()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
           f"Python {platform.python_version()}, {uv_version}, pip {_pip_version()}")
-    what = "make run (set-up, emulator, notebooks 00-08)" if args.run else "set-up (make .venv/.installed)"
+    what = "make run (set-up, emulator, notebooks 00-10)" if args.run else "set-up (make .venv/.installed)"
     print(f"# each: a fresh git clone, then {what}; median of {args.repeat}")
 
     bundle_dir = None
